@@ -1,0 +1,47 @@
+"""divlab: an explorer of divergence geometry — distributions, divergences, fits, figures.
+
+    import divlab as dl
+    p = dl.Mixture([dl.Normal(-3.0, 1.0), dl.Normal(3.0, 1.0)], weights=[0.5, 0.5])
+    q = dl.Normal(0.0, 2.0)
+    dl.divergence(p, q, "kl")                 # forward KL(p‖q), nats
+    dl.fit(p, family="normal", divergence="reverse_kl", init={"loc": -2.0, "scale": 1.0})
+
+Conventions: p is the target, q the model; natural logs; see each divergence's entry in
+``dl.catalogue()``. divlab never imports Streamlit.
+"""
+
+from .device import get_device, get_dtype
+from .distributions import (
+    Banana,
+    Distribution,
+    GridDensity,
+    Laplace,
+    Mixture,
+    MultivariateNormal,
+    Normal,
+    Ring,
+    StudentT,
+    TwoMoons,
+    Uniform,
+    from_spec,
+)
+from .divergences import (
+    catalogue,
+    closed_form_table,
+    divergence,
+    estimate,
+    gradient_weight,
+    register,
+    register_closed_form,
+)
+from .estimators import Estimate, make_grid
+from .fit import FitResult, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Distribution", "Normal", "MultivariateNormal", "StudentT", "Laplace", "Uniform", "Mixture", "GridDensity",
+    "Banana", "Ring", "TwoMoons", "from_spec", "divergence", "estimate", "catalogue", "gradient_weight",
+    "register", "register_closed_form", "closed_form_table", "Estimate", "make_grid", "fit", "FitResult",
+    "get_device", "get_dtype", "__version__",
+]

@@ -1,0 +1,13 @@
+"""divlab distributions: torch-native, device- and dtype-aware, with JSON specs."""
+
+from .base import Distribution
+from .grid import GridDensity
+from .mixture import Mixture
+from .parametric import Laplace, MultivariateNormal, Normal, StudentT, Uniform
+from .shapes import Banana, Ring, TwoMoons
+from .spec import SPEC_TYPES, from_spec
+
+__all__ = [
+    "Distribution", "Normal", "MultivariateNormal", "StudentT", "Laplace", "Uniform", "Mixture",
+    "GridDensity", "Banana", "Ring", "TwoMoons", "from_spec", "SPEC_TYPES",
+]

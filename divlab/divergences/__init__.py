@@ -1,0 +1,13 @@
+"""divlab divergences: one registry, closed forms per type pair, estimators behind one API."""
+
+from . import builtin  # noqa: F401  (registers the density divergences)
+from .api import divergence, estimate, gradient_weight
+from .closed_form import closed_form_table, find_closed_form, register_closed_form
+from .fdiv import FDIVS, FDivergence, generic_fdivergence
+from .registry import DivergenceSpec, Param, catalogue, get, keys, register
+
+__all__ = [
+    "divergence", "estimate", "gradient_weight", "catalogue", "get", "keys", "register", "DivergenceSpec",
+    "Param", "register_closed_form", "find_closed_form", "closed_form_table", "FDIVS", "FDivergence",
+    "generic_fdivergence",
+]
