@@ -136,12 +136,24 @@ def _tv_core(lp, lq):
     return 0.5 * (p - q).abs()
 
 
+def _sq_ratio_core(la, lb):
+    """b·(a/b − 1)² from logs without 0·inf: for log(a/b) > 30 use exp(2 la − lb)·(1 − b/a)²."""
+    d = la - lb
+    big = d > 30
+    d_small = torch.where(big, torch.zeros_like(d), d)
+    small = lb.exp() * torch.expm1(d_small) ** 2
+    d_big = torch.where(big, d, torch.full_like(d, 31.0))
+    lb_big = torch.where(big, lb, torch.zeros_like(lb))
+    large = torch.exp(2 * d_big + lb_big) * (-torch.expm1(-d_big)) ** 2
+    return torch.where(big, large, small)
+
+
 def _pearson_core(lp, lq):
-    return lq.exp() * torch.expm1(lp - lq) ** 2
+    return _sq_ratio_core(lp, lq)
 
 
 def _neyman_core(lp, lq):
-    return lp.exp() * torch.expm1(lq - lp) ** 2
+    return _sq_ratio_core(lq, lp)
 
 
 def _jeffreys_core(lp, lq):
@@ -233,10 +245,11 @@ def generic_fdivergence(f: Callable, *, f0: float | None = None, fprime_inf: flo
             (d1,) = torch.autograd.grad(f1, one)
     except Exception as exc:  # a user function can fail in any way: report it, whatever it is
         raise ValueError(f"f_divergence(f={getattr(f, '__name__', f)!r}): f(1) could not be evaluated: {exc}") from None
-    slope = float(d1)
+    slope = float(d1.detach())
     if check:
-        if not math.isfinite(float(f1)) or abs(float(f1)) > 1e-10:
-            raise ValueError(f"f_divergence(f={getattr(f, '__name__', 'f')}): f(1) must be 0, got {float(f1):.6g}")
+        f1 = float(f1.detach())
+        if not math.isfinite(f1) or abs(f1) > 1e-10:
+            raise ValueError(f"f_divergence(f={getattr(f, '__name__', 'f')}): f(1) must be 0, got {f1:.6g}")
         u = torch.logspace(-3, 3, 61, dtype=torch.float64)
         h = _h_autograd(f, u)
         if not torch.isfinite(h).all() or (h < -1e-9 * (1 + h.abs())).any():
