@@ -14,6 +14,7 @@ from .device import get_device, get_dtype
 from .distributions import (
     Banana,
     Distribution,
+    Empirical,
     GridDensity,
     Laplace,
     Mixture,
@@ -40,7 +41,7 @@ from .fit import FitResult, fit
 __version__ = "0.1.0"
 
 __all__ = [
-    "Distribution", "Normal", "MultivariateNormal", "StudentT", "Laplace", "Uniform", "Mixture", "GridDensity",
+    "Distribution", "Normal", "MultivariateNormal", "StudentT", "Laplace", "Uniform", "Mixture", "GridDensity", "Empirical",
     "Banana", "Ring", "TwoMoons", "from_spec", "divergence", "estimate", "catalogue", "gradient_weight",
     "register", "register_closed_form", "closed_form_table", "Estimate", "make_grid", "fit", "FitResult",
     "get_device", "get_dtype", "__version__",

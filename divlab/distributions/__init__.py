@@ -1,6 +1,7 @@
 """divlab distributions: torch-native, device- and dtype-aware, with JSON specs."""
 
 from .base import Distribution
+from .empirical import Empirical
 from .grid import GridDensity
 from .mixture import Mixture
 from .parametric import Laplace, MultivariateNormal, Normal, StudentT, Uniform
@@ -9,5 +10,5 @@ from .spec import SPEC_TYPES, from_spec
 
 __all__ = [
     "Distribution", "Normal", "MultivariateNormal", "StudentT", "Laplace", "Uniform", "Mixture",
-    "GridDensity", "Banana", "Ring", "TwoMoons", "from_spec", "SPEC_TYPES",
+    "GridDensity", "Empirical", "Banana", "Ring", "TwoMoons", "from_spec", "SPEC_TYPES",
 ]

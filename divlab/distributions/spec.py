@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Distribution
+from .empirical import Empirical
 from .grid import GridDensity
 from .mixture import Mixture
 from .parametric import Laplace, MultivariateNormal, Normal, StudentT, Uniform
@@ -12,7 +13,7 @@ __all__ = ["from_spec", "SPEC_TYPES"]
 
 SPEC_TYPES: dict[str, type[Distribution]] = {
     cls.spec_type: cls
-    for cls in (Normal, MultivariateNormal, StudentT, Laplace, Uniform, Mixture, GridDensity, Banana, Ring, TwoMoons)
+    for cls in (Normal, MultivariateNormal, StudentT, Laplace, Uniform, Mixture, GridDensity, Banana, Ring, TwoMoons, Empirical)
 }
 MAX_DEPTH = 8
 

@@ -1,6 +1,8 @@
 """divlab divergences: one registry, closed forms per type pair, estimators behind one API."""
 
 from . import builtin  # noqa: F401  (registers the density divergences)
+from . import transport  # noqa: F401  (wasserstein, sinkhorn, sliced_wasserstein)
+from . import kernel  # noqa: F401  (mmd, energy)
 from .api import divergence, estimate, gradient_weight
 from .closed_form import closed_form_table, find_closed_form, register_closed_form
 from .fdiv import FDIVS, FDivergence, generic_fdivergence

@@ -1,0 +1,97 @@
+"""Shared plumbing of the sample-based divergences (transport, kernel): turning a distribution
+into a weighted point cloud, seeding, options checking, safe square roots."""
+
+from __future__ import annotations
+
+import torch
+
+from ..distributions import Distribution, Empirical, GridDensity
+
+__all__ = ["to_cloud", "safe_sqrt", "sqdist", "check_options", "seeds", "is_sampled", "common_device"]
+
+
+def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """√x with x clamped at 0 and a zero (not NaN/inf) gradient at 0 (the double-where trick)."""
+    pos = x > 0
+    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))
+
+
+def sqdist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """|x_i − y_j|² for clouds (n, d), (m, d), by explicit differences (exact 0 on the diagonal,
+    never negative, unlike the ‖x‖² + ‖y‖² − 2xᵀy expansion)."""
+    return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+
+
+def is_sampled(d) -> bool:
+    """True when the cloud of ``d`` is a random draw (not given points, not a fixed grid)."""
+    return not isinstance(d, (Empirical, GridDensity))
+
+
+def seeds(seed: int | None, k: int):
+    """k derived seeds (None stays None)."""
+    if seed is None:
+        return [None] * k
+    return [seed * 1_000_003 + i for i in range(k)]
+
+
+def to_cloud(d: Distribution, n: int, seed: int | None, owner: str, grid_max: int = 4096):
+    """``(points (m, dim), weights (m,))`` for a divergence between clouds.
+
+    - :class:`Empirical`: its points and weights (graph kept: differentiable in the points).
+    - :class:`GridDensity`: the grid nodes with positive density, weighted by density times the
+      trapezoid cell weight, when there are at most ``grid_max`` of them; otherwise ``n`` draws.
+    - any other distribution: ``n`` draws with ``seed`` (``rsample`` when available, so the
+      value is differentiable in the distribution's parameters), uniform weights.
+    """
+    if isinstance(d, Empirical):
+        return d.cloud()
+    if isinstance(d, GridDensity):
+        pts, w = _grid_cloud(d)
+        keep = w > 0
+        if int(keep.sum()) <= grid_max:
+            return pts[keep], w[keep] / w[keep].sum()
+    if not isinstance(d, Distribution):
+        raise ValueError(f"{owner}: expected a divlab distribution or a point cloud, got {type(d).__name__}")
+    if d.batch_shape:
+        raise ValueError(f"{owner}: {type(d).__name__} with batch_shape {tuple(d.batch_shape)}: sample-based "
+                         "divergences take one distribution at a time")
+    x = d.rsample(n, seed=seed) if d.has_rsample else d.sample(n, seed=seed)
+    x = x.reshape(n, d.dim)
+    return x, torch.full((n,), 1.0 / n, device=x.device, dtype=x.dtype)
+
+
+def _grid_cloud(d: GridDensity):
+    def tw(ax):
+        dx = ax[1:] - ax[:-1]
+        w = torch.zeros_like(ax)
+        w[:-1] += dx / 2
+        w[1:] += dx / 2
+        return w
+
+    if d.dim == 1:
+        xs = d.axes[0]
+        return xs[:, None], d.values * tw(xs)
+    xs, ys = d.axes
+    X, Y = torch.meshgrid(xs, ys, indexing="xy")  # (len(ys), len(xs)) like values
+    pts = torch.stack([X.reshape(-1), Y.reshape(-1)], dim=-1)
+    w = (tw(ys)[:, None] * tw(xs)[None, :] * d.values).reshape(-1)
+    return pts, w
+
+
+def check_options(owner: str, options: dict, allowed: dict) -> dict:
+    """Fill defaults from ``allowed`` ({name: default}); unknown names raise ``ValueError``."""
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"{owner}: unknown option {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+    out = dict(allowed)
+    out.update(options)
+    return out
+
+
+def common_device(x: torch.Tensor, y: torch.Tensor, owner: str):
+    if x.device != y.device:
+        raise ValueError(f"{owner}: p is on {x.device} and q on {y.device}; put them on one device")
+    if x.dtype != y.dtype:
+        dt = torch.promote_types(x.dtype, y.dtype)
+        return x.to(dt), y.to(dt)
+    return x, y

@@ -1,0 +1,208 @@
+"""Kernel divergences: MMD² closed forms vs seeded sample estimates, naive references, scipy's
+energy distance, gradients vs finite differences, degenerate inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.stats as st
+import torch
+
+import divlab as dl
+from divlab.divergences import kernel as MOD
+from divlab.divergences.kernel import KERNELS, kernel_matrix, mmd2
+
+DT = torch.float64
+
+
+@pytest.fixture
+def closed_forms(monkeypatch):
+    """The closed forms registered for the duration of one test (see register_closed_forms)."""
+    from divlab.divergences import closed_form
+
+    monkeypatch.setattr(closed_form, "_TABLE", dict(closed_form._TABLE))
+    MOD.register_closed_forms()
+
+PAIRS = {
+    "normal-normal": (lambda: dl.Normal(0.0, 1.0), lambda: dl.Normal(1.0, 1.5)),
+    "mixture-normal": (lambda: dl.Mixture([dl.Normal(-2.0, 1.0), dl.Normal(2.0, 0.5)], [0.3, 0.7]),
+                       lambda: dl.Normal(0.0, 1.5)),
+    "mvn-mixture": (lambda: dl.MultivariateNormal([0.0, 0.0], [[1.0, 0.3], [0.3, 1.0]]),
+                    lambda: dl.Mixture([dl.MultivariateNormal([1.0, 0.0], [[2.0, 0.3], [0.3, 0.5]]),
+                                        dl.MultivariateNormal([-1.0, 1.0], [[1.0, 0.0], [0.0, 1.0]])])),
+}
+
+
+@pytest.mark.parametrize("pair", list(PAIRS))
+@pytest.mark.parametrize("bandwidth", [0.7, 2.0])
+def test_mmd_gaussian_closed_form_within_3se_of_samples(pair, bandwidth, closed_forms):
+    p, q = PAIRS[pair][0](), PAIRS[pair][1]()
+    cf = dl.estimate(p, q, "mmd", bandwidth=bandwidth)
+    assert cf.estimator == "closed_form"
+    ests = [dl.estimate(p, q, "mmd", estimator="samples", bandwidth=bandwidth, n=400, seed=s) for s in range(4)]
+    for est in ests:
+        assert est.stderr > 0
+        assert abs(float(est) - float(cf)) < 4 * est.stderr, (float(est), float(cf), est.stderr)
+    mean = np.mean([float(e) for e in ests])
+    se = math.sqrt(sum(e.stderr**2 for e in ests)) / len(ests)
+    assert abs(mean - float(cf)) < 3 * se
+
+
+def test_mmd_stderr_is_calibrated(closed_forms):
+    # the spread of the U-statistic over seeds matches the reported (first-order) standard error
+    p, q = dl.Normal(0.0, 1.0), dl.Normal(1.0, 1.5)
+    ests = [dl.estimate(p, q, "mmd", estimator="samples", n=200, seed=s) for s in range(100)]
+    sd = np.std([float(e) for e in ests], ddof=1)
+    mean_se = np.mean([e.stderr for e in ests])
+    assert 0.8 < mean_se / sd < 1.2
+    cf = float(dl.estimate(p, q, "mmd"))
+    assert abs(np.mean([float(e) for e in ests]) - cf) < 3 * sd / math.sqrt(len(ests))
+
+
+def test_mmd_closed_form_1d_vs_numerical_integration(closed_forms):
+    p = dl.Mixture([dl.Normal(-1.0, 0.5), dl.Normal(1.5, 1.0)], [0.4, 0.6])
+    q = dl.Normal(0.3, 0.8)
+    h = 0.9
+    # trapezoid rule on a fine grid: spectrally accurate for these smooth, decaying integrands
+    x = torch.linspace(-10, 10, 2001, dtype=DT)
+    w = torch.full_like(x, float(x[1] - x[0]))
+    w[0] = w[-1] = w[0] / 2
+    K = torch.exp(-(x[:, None] - x[None, :]) ** 2 / (2 * h * h))
+    fp, fq = p.prob(x) * w, q.prob(x) * w
+    ref = float(fp @ K @ fp + fq @ K @ fq - 2 * fp @ K @ fq)
+    assert float(dl.estimate(p, q, "mmd", bandwidth=h)) == pytest.approx(ref, rel=1e-6)
+
+
+def test_energy_closed_form_1d_vs_cdf_integral(closed_forms):
+    # in 1D the energy distance is 2 ∫ (F − G)²
+    p = dl.Mixture([dl.Normal(-1.0, 0.5), dl.Normal(1.5, 1.0)], [0.4, 0.6])
+    F = lambda x: 0.4 * st.norm.cdf(x, -1.0, 0.5) + 0.6 * st.norm.cdf(x, 1.5, 1.0)  # noqa: E731
+    G = lambda x: st.norm.cdf(x, 0.3, 0.8)  # noqa: E731
+    ref, _ = scipy.integrate.quad(lambda x: 2 * (F(x) - G(x)) ** 2, -15, 15, epsabs=1e-13, limit=200)
+    q = dl.Normal(0.3, 0.8)
+    for est in (dl.estimate(p, q, "energy"), dl.estimate(p, q, "mmd", kernel="energy")):
+        assert est.estimator == "closed_form"
+        assert float(est) == pytest.approx(ref, rel=1e-9)
+    samples = [dl.estimate(p, q, "energy", estimator="samples", n=400, seed=s) for s in range(3)]
+    for est in samples:
+        assert abs(float(est) - ref) < 3 * est.stderr
+
+
+def test_energy_biased_matches_scipy():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=50), rng.normal(1.0, 2.0, size=40)
+    wx, wy = rng.random(50), rng.random(40)
+    est = dl.estimate(dl.Empirical(x, wx), dl.Empirical(y, wy), "energy", statistic="biased")
+    assert float(est) == pytest.approx(st.energy_distance(x, y, wx, wy) ** 2, rel=1e-10)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_mmd_unbiased_matches_naive_u_statistic(kernel):
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(15, 2)), rng.normal(0.5, 1.0, size=(12, 2))
+    h = 0.8
+
+    def k(u, v):
+        r2 = float(np.sum((u - v) ** 2))
+        return {"gaussian": math.exp(-r2 / (2 * h * h)), "imq": (1 + r2 / h**2) ** -0.5, "energy": -math.sqrt(r2)}[kernel]
+
+    n, m = len(x), len(y)
+    kxx = sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    kyy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    kxy = sum(k(x[i], y[j]) for i in range(n) for j in range(m)) / (n * m)
+    est = dl.estimate(x, y, "mmd", kernel=kernel, bandwidth=h)
+    assert float(est) == pytest.approx(kxx + kyy - 2 * kxy, rel=1e-10)
+    biased = dl.estimate(x, y, "mmd", kernel=kernel, bandwidth=h, statistic="biased")
+    assert float(biased) >= 0
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("statistic", ["unbiased", "biased"])
+def test_mmd_gradient_matches_finite_differences(kernel, statistic):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(9, 2, generator=g, dtype=DT).requires_grad_(True)
+    y = torch.randn(7, 2, generator=g, dtype=DT).requires_grad_(True)
+    a = torch.rand(9, generator=g, dtype=DT) + 0.1
+    a = (a / a.sum()).requires_grad_(True)
+    b = torch.full((7,), 1 / 7, dtype=DT)
+    f = lambda xx, yy, aa: mmd2(xx, aa, yy, b, kernel, 0.9, statistic)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(f, (x, y, a), eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+@pytest.mark.parametrize("key,kw", [("mmd", {}), ("mmd", {"kernel": "imq"}), ("mmd", {"kernel": "energy"}),
+                                    ("energy", {})], ids=["gaussian", "imq", "energy-kernel", "energy"])
+@pytest.mark.parametrize("case", ["single-point", "duplicated", "identical"])
+def test_degenerate_clouds_no_nan(key, kw, case):
+    if case == "single-point":
+        x, y = torch.tensor([[0.3, -0.2]], dtype=DT), torch.tensor([[1.0, 2.0]], dtype=DT)
+    elif case == "duplicated":
+        x = torch.tensor([[0.0, 0.0]] * 5 + [[1.0, 1.0]] * 3, dtype=DT)
+        y = torch.tensor([[0.0, 0.0]] * 4 + [[2.0, -1.0]] * 2, dtype=DT)
+    else:
+        x = torch.tensor([[0.0, 0.0]] * 3 + [[1.0, 0.5]], dtype=DT)
+        y = x.clone()
+    x.requires_grad_(True)
+    y.requires_grad_(True)
+    for statistic in ("unbiased", "biased"):
+        est = dl.estimate(x, y, key, statistic=statistic, **kw)
+        assert math.isfinite(float(est)) and math.isfinite(est.stderr)
+        if case == "identical" and statistic == "biased":
+            assert abs(float(est)) < 1e-12
+        (gx, gy) = torch.autograd.grad(est.value, (x, y))
+        assert torch.isfinite(gx).all() and torch.isfinite(gy).all()
+
+
+def test_kernel_matrix_values():
+    x = torch.tensor([[0.0, 0.0]], dtype=DT)
+    y = torch.tensor([[3.0, 4.0]], dtype=DT)
+    assert float(kernel_matrix(x, y, "gaussian", 5.0)) == pytest.approx(math.exp(-0.5))
+    assert float(kernel_matrix(x, y, "imq", 5.0)) == pytest.approx(2 ** -0.5)
+    assert float(kernel_matrix(x, y, "energy", 1.0)) == pytest.approx(-5.0)
+
+
+def test_imq_has_no_closed_form_and_falls_back_to_samples(closed_forms):
+    est = dl.estimate(dl.Normal(0.0, 1.0), dl.Normal(1.0, 1.0), "mmd", kernel="imq", n=200, seed=0)
+    assert est.estimator == "samples" and est.stderr > 0
+
+
+def test_mmd_on_distributions_is_seeded():
+    p, q = dl.Normal(0.0, 1.0), dl.Normal(0.5, 1.0)
+    a = dl.estimate(p, q, "mmd", estimator="samples", n=100, seed=7)
+    b = dl.estimate(p, q, "mmd", estimator="samples", n=100, seed=7)
+    c = dl.estimate(p, q, "mmd", estimator="samples", n=100, seed=8)
+    assert float(a) == float(b) != float(c)
+
+
+def test_mmd_gradient_flows_to_model_parameters():
+    loc = torch.tensor(0.5, dtype=DT, requires_grad=True)
+    est = dl.estimate(dl.Normal(0.0, 1.0), dl.Normal(loc, 1.0), "mmd", estimator="samples", n=200, seed=0)
+    est.value.backward()
+    assert torch.isfinite(loc.grad) and float(loc.grad) > 0
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(bandwidth=0.0), r"mmd.*bandwidth=0\.0.*bandwidth must be"),
+    (dict(kernel="laplace"), r"kernel='laplace'.*kernel must be one of"),
+    (dict(statistic="v"), r"statistic='v'"),
+    (dict(options={"foo": 1}), r"mmd: unknown option 'foo'"),
+], ids=["bandwidth", "kernel", "statistic", "option"])
+def test_mmd_errors_name_parameter_and_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dl.estimate(torch.zeros(3, dtype=DT), torch.ones(3, dtype=DT), "mmd", **kwargs)
+
+
+def test_closed_form_functions_without_registration():
+    p, q = dl.Normal(0.0, 1.0), dl.Normal(1.0, 1.5)
+    assert dl.estimate(p, q, "mmd", n=50, seed=0).estimator == "samples"
+    assert MOD.gm_energy_1d(dl.MultivariateNormal(), dl.MultivariateNormal()) is None
+    assert float(MOD.gm_mmd2_gaussian(p, p, 1.0)) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_registry_entries(closed_forms):
+    for key in ("mmd", "energy"):
+        spec = dl.divergences.get(key)
+        assert spec.family == "kernel" and spec.needs == ("samples",) and spec.from_logs is None
+        assert spec.estimators[0] == "closed_form" and "samples" in spec.estimators
