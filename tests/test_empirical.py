@@ -45,7 +45,7 @@ def test_no_density():
     assert e.has_density is False
     with pytest.raises(TypeError, match="Empirical has no density"):
         e.log_prob(torch.tensor(0.5, dtype=DT))
-    with pytest.raises(ValueError, match="cannot estimate between Empirical and Normal"):
+    with pytest.raises(ValueError, match="Empirical"):
         dl.estimate(e, dl.Normal(0.0, 1.0), "kl")
 
 

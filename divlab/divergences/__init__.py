@@ -3,10 +3,13 @@
 from . import builtin  # noqa: F401  (registers the density divergences)
 from . import transport  # noqa: F401  (wasserstein, sinkhorn, sliced_wasserstein)
 from . import kernel  # noqa: F401  (mmd, energy)
+from ..estimators.mc import register as _register_mc
 from .api import divergence, estimate, gradient_weight
 from .closed_form import closed_form_table, find_closed_form, register_closed_form
 from .fdiv import FDIVS, FDivergence, generic_fdivergence
 from .registry import DivergenceSpec, Param, catalogue, get, keys, register
+
+_register_mc()  # "mc" estimators for kl, reverse_kl, alpha
 
 __all__ = [
     "divergence", "estimate", "gradient_weight", "catalogue", "get", "keys", "register", "DivergenceSpec",
