@@ -1,0 +1,238 @@
+"""Figures for 1D fits: the target density, loss curves, and an animated fit.
+
+Conventions follow the rest of divlab: ``p`` is the target (shaded), ``q`` the model (one line
+per divergence, labelled with :attr:`FitResult.label`, which names the direction), values in nats.
+Each divergence key has one fixed colour (:func:`color_for`), so the same divergence looks the
+same in every figure.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from ..distributions import Distribution
+from ..fit import FitResult
+
+__all__ = ["COLORS", "color_for", "x_grid", "frame_steps", "density_figure", "loss_figure", "fit_animation"]
+
+#: fixed colour per divergence key (others get a stable colour from ``_PALETTE``)
+COLORS = {
+    "kl": "#1f77b4", "reverse_kl": "#d62728", "jeffreys": "#9467bd", "js": "#2ca02c",
+    "hellinger": "#ff7f0e", "tv": "#8c564b", "pearson": "#e377c2", "neyman": "#7f7f7f",
+    "alpha": "#bcbd22", "skew_kl": "#17becf", "tsallis": "#393b79", "renyi": "#637939",
+    "bhattacharyya": "#8c6d31", "cauchy_schwarz": "#843c39", "f_divergence": "#7b4173",
+}
+_PALETTE = ("#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363", "#6baed6", "#fd8d3c", "#74c476")
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+TARGET_COLOR = "rgba(60, 60, 60, 0.9)"
+TARGET_FILL = "rgba(120, 120, 120, 0.25)"
+N_X = 400
+
+
+def color_for(key: str) -> str:
+    """The fixed colour of divergence ``key``."""
+    if key in COLORS:
+        return COLORS[key]
+    return _PALETTE[sum(map(ord, key)) % len(_PALETTE)]
+
+
+def _as_numpy(t) -> np.ndarray:
+    if isinstance(t, torch.Tensor):
+        return t.detach().cpu().numpy()
+    return np.asarray(t, dtype=float)
+
+
+def _density(dist: Distribution, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return _as_numpy(dist.prob(torch.as_tensor(x, dtype=dist.dtype, device=dist.device)))
+
+
+def x_grid(target: Distribution, results: Sequence[FitResult] = (), n: int = N_X) -> np.ndarray:
+    """Evaluation points covering the target's box and where the models went (within reason:
+    a model that ran away widens the view by at most the target's own width on each side)."""
+    if target.dim != 1:
+        raise ValueError(f"x_grid(target={type(target).__name__}, {target.dim}D): 1D figures need a 1D target")
+    box = _as_numpy(target.bounds())
+    lo, hi = float(box[0, 0]), float(box[0, 1])
+    width = hi - lo
+    for res in results:
+        loc, scale = np.asarray(res.trajectory["loc"]), np.asarray(res.trajectory["scale"])
+        ok = np.isfinite(loc) & np.isfinite(scale)
+        if ok.any():
+            lo = min(lo, float((loc[ok] - 3 * scale[ok]).min()))
+            hi = max(hi, float((loc[ok] + 3 * scale[ok]).max()))
+    lo = max(lo, float(box[0, 0]) - width)
+    hi = min(hi, float(box[0, 1]) + width)
+    return np.linspace(lo, hi, n)
+
+
+def frame_steps(results: Sequence[FitResult], n_frames: int = 60) -> list[int]:
+    """Trajectory indices shown by the animation: ``n_frames`` evenly spaced steps from 0 to the
+    longest trajectory's last index (fewer if the trajectories are shorter than that)."""
+    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
+        raise ValueError(f"fit_animation(n_frames={n_frames!r}): n_frames must be a positive integer")
+    last = max(len(r.losses) for r in results) - 1
+    if last == 0:
+        return [0]
+    k = min(n_frames, last + 1)
+    if k == 1:
+        return [last]
+    return sorted({int(round(i * last / (k - 1))) for i in range(k)})
+
+
+def _finite_or_none(values) -> list:
+    return [float(v) if math.isfinite(float(v)) else None for v in values]
+
+
+def _log_y(results: Sequence[FitResult]) -> bool:
+    vals = np.concatenate([np.asarray(r.losses, dtype=float) for r in results]) if results else np.array([])
+    vals = vals[np.isfinite(vals)]
+    return bool(vals.size) and bool((vals > 0).all())
+
+
+def _styles(results: Sequence[FitResult]) -> list[dict]:
+    seen: dict[str, int] = {}
+    out = []
+    for r in results:
+        i = seen.get(r.divergence, 0)
+        seen[r.divergence] = i + 1
+        out.append({"color": color_for(r.divergence), "dash": _DASHES[i % len(_DASHES)]})
+    return out
+
+
+def _check_results(results) -> list[FitResult]:
+    results = [results] if isinstance(results, FitResult) else list(results)
+    if not results:
+        raise ValueError("fit_animation(results=[]): give at least one FitResult")
+    for i, r in enumerate(results):
+        if not isinstance(r, FitResult):
+            raise ValueError(f"results[{i}]={r!r}: must be a divlab FitResult")
+    return results
+
+
+def _target_trace(target: Distribution, x: np.ndarray) -> go.Scatter:
+    return go.Scatter(x=x, y=_density(target, x), mode="lines", fill="tozeroy", name="target p",
+                      line={"color": TARGET_COLOR, "width": 1.5}, fillcolor=TARGET_FILL,
+                      hovertemplate="x=%{x:.3g}<br>p(x)=%{y:.4g}<extra>target p</extra>")
+
+
+def density_figure(target: Distribution, x=None) -> go.Figure:
+    """A static plot of a 1D target density p (shaded)."""
+    x = x_grid(target) if x is None else _as_numpy(x).reshape(-1)
+    fig = go.Figure(_target_trace(target, x))
+    fig.update_layout(xaxis_title="x", yaxis_title="density", template="plotly_white",
+                      margin={"l": 40, "r": 10, "t": 30, "b": 40}, showlegend=True)
+    return fig
+
+
+def loss_figure(results) -> go.Figure:
+    """Loss curves D(p‖q) per step, one per divergence (log-y when every value is positive).
+    Infinite or NaN values are left as gaps, never plotted as numbers."""
+    results = _check_results(results)
+    fig = go.Figure()
+    for r, style in zip(results, _styles(results)):
+        fig.add_trace(go.Scatter(x=np.arange(len(r.losses)), y=_finite_or_none(r.losses), mode="lines",
+                                 name=r.label, line=style, legendgroup=r.label))
+    fig.update_layout(xaxis_title="step", yaxis_title="D(p‖q) [nats]", template="plotly_white",
+                      margin={"l": 40, "r": 10, "t": 30, "b": 40})
+    if _log_y(results):
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def fit_animation(target: Distribution, results, n_frames: int = 60, x=None) -> go.Figure:
+    """Animated fit: left, the target p (shaded) and each model q at the current step; right, the
+    loss curves with a marker at the current step. Plotly frames, Play/Pause and a step slider.
+
+    Trace order (stable, frames update traces 1..R and 2R+1..3R, R = len(results)):
+    0 target, 1..R models q, R+1..2R loss curves, 2R+1..3R current-step markers.
+    Trajectories of different lengths are clamped: a fit that stopped early stays at its last point.
+    """
+    results = _check_results(results)
+    if target.dim != 1:
+        raise ValueError(f"fit_animation(target={type(target).__name__}, {target.dim}D): needs a 1D target")
+    x = x_grid(target, results) if x is None else _as_numpy(x).reshape(-1)
+    steps = frame_steps(results, n_frames)
+    styles = _styles(results)
+    R = len(results)
+
+    def at(r: FitResult, step: int) -> int:
+        return min(step, len(r.losses) - 1)
+
+    def model_traces(step: int) -> list[go.Scatter]:
+        out = []
+        for r, style in zip(results, styles):
+            i = at(r, step)
+            q = r.model(i)
+            out.append(go.Scatter(
+                x=x, y=_density(q, x), mode="lines", name=r.label, legendgroup=r.label, line={**style, "width": 2.5},
+                hovertemplate=(f"{r.label}<br>loc={r.trajectory['loc'][i]:.4g}, scale={r.trajectory['scale'][i]:.4g}"
+                               "<br>x=%{x:.3g}, q(x)=%{y:.4g}<extra></extra>")))
+        return out
+
+    def markers(step: int) -> list[go.Scatter]:
+        out = []
+        for r, style in zip(results, styles):
+            i = at(r, step)
+            y = float(r.losses[i])
+            out.append(go.Scatter(x=[i], y=[y if math.isfinite(y) else None], mode="markers", showlegend=False,
+                                  legendgroup=r.label, marker={"color": style["color"], "size": 10},
+                                  hovertemplate=f"{r.label}<br>step %{{x}}: %{{y:.4g}} nats<extra></extra>"))
+        return out
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.58, 0.42], horizontal_spacing=0.08,
+                        subplot_titles=("target p and model q", "D(p‖q) per step [nats]"))
+    fig.add_trace(_target_trace(target, x), row=1, col=1)
+    for tr in model_traces(steps[0]):
+        fig.add_trace(tr, row=1, col=1)
+    for r, style in zip(results, styles):
+        fig.add_trace(go.Scatter(x=np.arange(len(r.losses)), y=_finite_or_none(r.losses), mode="lines",
+                                 name=r.label, legendgroup=r.label, showlegend=False, line={**style, "width": 1.5}),
+                      row=1, col=2)
+    for tr in markers(steps[0]):
+        fig.add_trace(tr, row=1, col=2)
+
+    frame_traces = list(range(1, R + 1)) + list(range(2 * R + 1, 3 * R + 1))
+    fig.frames = [go.Frame(name=str(s), data=model_traces(s) + markers(s), traces=frame_traces) for s in steps]
+
+    # a fixed y range on the left so the view does not rescale between frames; a model that
+    # collapses to a spike is cut at three times the target's peak rather than flattening p
+    peak_p = float(np.nanmax(fig.data[0].y))
+    ymax = max([peak_p] + [float(np.nanmax(d.y)) for f in fig.frames for d in f.data[:R] if len(d.y)])
+    if peak_p > 0:
+        ymax = min(ymax, 3 * peak_p)
+    fig.update_yaxes(range=[0, 1.05 * (ymax if math.isfinite(ymax) and ymax > 0 else 1.0)], row=1, col=1,
+                     title_text="density")
+    fig.update_xaxes(title_text="x", row=1, col=1)
+    fig.update_xaxes(title_text="step", range=[0, max(steps[-1], 1)], row=1, col=2)
+    if _log_y(results):
+        fig.update_yaxes(type="log", row=1, col=2)
+
+    frame_args = {"frame": {"duration": 60, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
+                  "mode": "immediate"}
+    fig.update_layout(
+        template="plotly_white", margin={"l": 50, "r": 20, "t": 60, "b": 40}, height=480,
+        legend={"orientation": "h", "yanchor": "bottom", "y": -0.35, "x": 0},
+        updatemenus=[{
+            "type": "buttons", "direction": "left", "showactive": False, "x": 0.0, "y": 1.18, "xanchor": "left",
+            "buttons": [
+                {"label": "▶ Play", "method": "animate", "args": [None, frame_args]},
+                {"label": "⏸ Pause", "method": "animate",
+                 "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
+                                   "transition": {"duration": 0}}]},
+            ],
+        }],
+        sliders=[{
+            "active": 0, "x": 0.0, "len": 1.0, "y": -0.12, "currentvalue": {"prefix": "step "},
+            "steps": [{"label": str(s), "method": "animate",
+                       "args": [[str(s)], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
+                                           "transition": {"duration": 0}}]} for s in steps],
+        }],
+    )
+    return fig

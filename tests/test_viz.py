@@ -1,0 +1,113 @@
+"""divlab.viz: figure structure, numbers behind the curves, JSON round trip, no Streamlit."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+import divlab as dl
+from divlab.viz import color_for, density_figure, fit_animation, frame_steps, loss_figure
+
+
+@pytest.fixture(scope="module")
+def target():
+    return dl.Mixture([dl.Normal(-3.0, 1.0), dl.Normal(3.0, 1.0)], weights=[0.5, 0.5])
+
+
+@pytest.fixture(scope="module")
+def results(target):
+    # different lengths on purpose: the second fit has fewer steps
+    a = dl.fit(target, divergence="kl", steps=80, init={"loc": -2.0, "scale": 1.0})
+    b = dl.fit(target, divergence="reverse_kl", steps=30, init={"loc": -2.0, "scale": 1.0})
+    return [a, b]
+
+
+def test_frames_and_traces(target, results):
+    fig = fit_animation(target, results, n_frames=20)
+    R = len(results)
+    assert len(fig.frames) == 20
+    assert len(fig.data) == 1 + 3 * R  # target, models, loss curves, markers
+    for fr in fig.frames:
+        assert len(fr.data) == 2 * R
+        assert list(fr.traces) == [1, 2, 2 * R + 1, 2 * R + 2]
+    assert fig.data[0].fill == "tozeroy"
+    assert [fig.data[1 + i].name for i in range(R)] == [r.label for r in results]
+    assert fig.layout.updatemenus[0].buttons[0].method == "animate"
+    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["▶ Play", "⏸ Pause"]
+    assert [s.label for s in fig.layout.sliders[0].steps] == [f.name for f in fig.frames]
+    assert fig.layout.yaxis2.type == "log"  # every loss here is positive
+
+
+def test_frame_model_curve_is_the_trajectory_normal(target, results):
+    x = np.linspace(-8.0, 8.0, 101)
+    fig = fit_animation(target, results, n_frames=15, x=x)
+    steps = frame_steps(results, 15)
+    assert steps[0] == 0 and steps[-1] == max(len(r.losses) for r in results) - 1
+    assert len(results[1].losses) < len(results[0].losses)  # so some frames clamp the shorter fit
+    for k, fr in enumerate(fig.frames):
+        s = int(fr.name)
+        assert s == steps[k]
+        for i, r in enumerate(results):
+            j = min(s, len(r.losses) - 1)  # the shorter fit stays at its last point
+            loc, scale = r.trajectory["loc"][j], r.trajectory["scale"][j]
+            expected = dl.Normal(float(loc), float(scale)).prob(torch.as_tensor(x)).numpy()
+            np.testing.assert_allclose(np.asarray(fr.data[i].y), expected, rtol=1e-12, atol=1e-15)
+            marker = fr.data[len(results) + i]
+            assert list(marker.x) == [j]
+            assert marker.y[0] == pytest.approx(float(r.losses[j]))
+
+
+def test_first_frame_matches_initial_data(target, results):
+    fig = fit_animation(target, results, n_frames=5)
+    np.testing.assert_allclose(np.asarray(fig.data[1].y), np.asarray(fig.frames[0].data[0].y))
+
+
+def test_colors_fixed_per_divergence(target, results):
+    fig = fit_animation(target, results, n_frames=3)
+    assert fig.data[1].line.color == color_for("kl") == fig.data[3].line.color
+    assert fig.data[2].line.color == color_for("reverse_kl")
+    assert color_for("kl") != color_for("reverse_kl")
+    assert loss_figure(results).data[0].line.color == color_for("kl")
+
+
+def test_n_frames_clamped_to_trajectory_length(target):
+    r = dl.fit(target, divergence="kl", steps=5, init={"loc": 0.0, "scale": 2.0})
+    fig = fit_animation(target, [r], n_frames=60)
+    assert [f.name for f in fig.frames] == [str(i) for i in range(len(r.losses))]
+    with pytest.raises(ValueError, match="n_frames"):
+        fit_animation(target, [r], n_frames=0)
+    with pytest.raises(ValueError, match="at least one FitResult"):
+        fit_animation(target, [])
+
+
+def test_figures_serialize(target, results):
+    for fig in (fit_animation(target, results, n_frames=10), density_figure(target), loss_figure(results)):
+        assert isinstance(fig, go.Figure)
+        back = json.loads(fig.to_json())
+        assert back["data"]
+
+
+def test_density_figure_is_the_target_density(target):
+    x = np.linspace(-6, 6, 50)
+    fig = density_figure(target, x=x)
+    np.testing.assert_allclose(np.asarray(fig.data[0].y), target.prob(torch.as_tensor(x)).numpy(), rtol=1e-12)
+
+
+def test_infinite_loss_is_a_gap_not_a_number():
+    p = dl.Uniform(-1.0, 1.0)
+    r = dl.fit(p, divergence="reverse_kl", steps=10, init={"loc": 0.0, "scale": 2.0})
+    assert np.isinf(r.final_loss)
+    fig = fit_animation(p, [r])
+    assert fig.data[2].y == (None,)
+    json.loads(fig.to_json())  # no NaN/inf in the JSON
+    assert "NaN" not in fig.to_json() and "Infinity" not in fig.to_json()
+    assert loss_figure([r]).layout.yaxis.type != "log"
+
+
+def test_divlab_does_not_import_streamlit():
+    code = "import divlab, divlab.viz, divlab.app_support, sys; assert 'streamlit' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
