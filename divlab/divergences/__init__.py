@@ -3,6 +3,7 @@
 from . import builtin  # noqa: F401  (registers the density divergences)
 from . import transport  # noqa: F401  (wasserstein, sinkhorn, sliced_wasserstein)
 from . import kernel  # noqa: F401  (mmd, energy)
+from . import stein  # noqa: F401  (ksd, fisher)
 from ..estimators.mc import register as _register_mc
 from .api import divergence, estimate, gradient_weight
 from .closed_form import closed_form_table, find_closed_form, register_closed_form
