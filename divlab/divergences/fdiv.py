@@ -215,6 +215,8 @@ def f_from_logs(fd: FDivergence, lp: torch.Tensor, lq: torch.Tensor, w: torch.Te
     p_pos = lp > -math.inf
     q_pos = lq > -math.inf
     both = p_pos & q_pos
+    if bool(both.all()):  # the common case (both densities positive on the grid): no masking needed
+        return wsum(fd.core(lp, lq, **params), w)
     core = fd.core(finite_or(lp, both), finite_or(lq, both), **params)
     val = torch.where(both, core, torch.zeros_like(core))
     only_q = q_pos & ~p_pos

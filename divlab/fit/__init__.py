@@ -1,5 +1,5 @@
 """Fitting: minimize a divergence between a target and a model family."""
 
-from .core import FAMILIES, FitResult, fit
+from .core import FAMILIES, FitBatch, FitResult, fit
 
-__all__ = ["fit", "FitResult", "FAMILIES"]
+__all__ = ["fit", "FitResult", "FitBatch", "FAMILIES"]

@@ -9,19 +9,15 @@ that covers the target and the starting model; each step evaluates only the mode
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ..distributions import Distribution, Normal
-from ..divergences.api import infinite_reason, log_prob_on
 from ..divergences.registry import DivergenceSpec, get
-from ..divergences._util import wlogsumexp
-from ..estimators.quadrature import make_grid
 
-__all__ = ["fit", "FitResult", "FAMILIES"]
+__all__ = ["fit", "FitResult", "FitBatch", "FAMILIES"]
 
 FAMILIES = ("normal",)
 OPTIMIZERS = ("adam", "sgd")
@@ -110,28 +106,67 @@ def _default_init(target: Distribution) -> dict:
     return {"loc": 0.5 * (lo + hi), "scale": max((hi - lo) / 8.0, 1e-3)}
 
 
+def _random_inits(target: Distribution, restarts: int, seed: int | None, dtype=torch.float64) -> list[dict]:
+    """Random starting points around the target's box: loc uniform on the middle half of the box,
+    scale log-uniform between 1/40 and 1/8 of its width (drawn on the CPU: same on every device)."""
+    box = target.bounds().detach()
+    lo, hi = float(box[0, 0]), float(box[0, 1])
+    c, wd = 0.5 * (lo + hi), hi - lo
+    gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
+    u = torch.rand(restarts, 2, generator=gen, dtype=dtype)
+    locs = c + (u[:, 0] - 0.5) * wd / 2
+    scales = torch.exp(math.log(wd / 40) + u[:, 1] * math.log(5.0))
+    return [{"loc": float(a), "scale": float(b)} for a, b in zip(locs, scales)]
+
+
+class FitBatch(list):
+    """A list of :class:`FitResult` (divergence-major: every restart of the first divergence,
+    then the next divergence ...) with a few helpers."""
+
+    def by_divergence(self, key: str) -> "FitBatch":
+        return FitBatch(r for r in self if r.divergence == key)
+
+    def best(self, key: str | None = None) -> FitResult:
+        """The result with the lowest final loss (among those of ``key`` if given)."""
+        pool = [r for r in self if key is None or r.divergence == key]
+        if not pool:
+            raise ValueError(f"FitBatch.best(key={key!r}): no result for this divergence")
+        return min(pool, key=lambda r: (not math.isfinite(r.final_loss), r.final_loss))
+
+    @property
+    def statuses(self) -> list[str]:
+        return [r.status for r in self]
+
+
 def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps: int = 500, lr: float = 0.05,
         init: dict | None = None, seed: int | None = 0, estimator: str = "quadrature", optimizer: str = "adam",
         params: dict | None = None, n: int | None = None, tol: float = 1e-10, patience: int = 20,
-        schedule: str = "cosine", callback=None):
+        schedule: str = "cosine", callback=None, restarts: int = 1, polish: bool = True, box=None):
     """Fit a model of ``family`` to ``target`` by minimizing ``divergence``(target‖model).
 
     - ``divergence``: a registry key (``dl.catalogue()``), or a list of keys (each fitted from
-      the same ``init``; returns a list of results).
-    - ``params``: the divergence's parameters, e.g. ``{"alpha": 0.5}``.
+      the same starting points; returns a list of results).
+    - ``params``: the divergence's parameters, e.g. ``{"alpha": 0.5}``; with a list of
+      divergences, either one dict for all or ``{key: {...}}`` per key.
     - ``init``: starting parameters, ``{"loc": .., "scale": ..}`` for ``normal``; default: the
       centre of the target's box with an eighth of its width.
+    - ``restarts``: R starting points per divergence: the first is ``init``, the others are drawn
+      with ``seed`` around the target's box. With R > 1 or a list of divergences the result is a
+      :class:`FitBatch` (a list of results, divergence-major); otherwise one :class:`FitResult`.
+    - Every fit of the call runs in one batch (one tensor program per step, see
+      :mod:`divlab.fit.engine`); each member's path is the one it would follow alone on the same grid.
     - ``schedule``: "cosine" (lr decays to lr/100 over ``steps``) or "constant".
-    - Stops early with status "converged" when the loss changes by less than
+    - Stops a member early with status "converged" when its loss changes by less than
       ``tol·(1 + |loss|)`` for ``patience`` consecutive steps; "diverged: <reason>" when the loss
-      becomes infinite or NaN (the trajectory keeps every finite step).
+      becomes infinite or NaN (the trajectory keeps every finite step; the others go on).
+    - ``polish``: after the first-order steps, damped Newton steps on each finished member
+      (kept only where they lower the loss) take it to the optimum to ~1e-10; a member whose
+      gradient then vanishes is "converged".
+    - ``box``: ``[lo, hi]`` of the quadrature grid (default: the target and the starting models,
+      padded by a quarter on each side); ``n``: grid points (default 2049).
     """
-    if isinstance(divergence, (list, tuple)):
-        if not divergence:
-            raise ValueError("fit(divergence=[]): give at least one divergence")
-        return [fit(target, family, d, steps=steps, lr=lr, init=init, seed=seed, estimator=estimator,
-                    optimizer=optimizer, params=(params or {}).get(d, {}) if _is_per_key(params) else params,
-                    n=n, tol=tol, patience=patience, schedule=schedule, callback=callback) for d in divergence]
+    from .engine import Member, run_batch
+
     owner = "fit"
     if not isinstance(target, Distribution):
         raise ValueError(f"fit(target={target!r}): target must be a divlab distribution")
@@ -139,9 +174,10 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
         raise ValueError(f"fit(family={family!r}): family must be one of {', '.join(FAMILIES)}")
     if target.dim != 1:
         raise ValueError(f"fit(family={family!r}): the normal family is 1D but the target is {target.dim}D")
-    spec: DivergenceSpec = divergence if isinstance(divergence, DivergenceSpec) else get(divergence)
-    if spec.from_logs is None:
-        raise ValueError(f"fit(divergence={spec.key!r}): only density divergences can be fitted by quadrature here")
+    many = isinstance(divergence, (list, tuple))
+    divs = list(divergence) if many else [divergence]
+    if not divs:
+        raise ValueError("fit(divergence=[]): give at least one divergence")
     if estimator != "quadrature":
         raise ValueError(f"fit(estimator={estimator!r}): estimator must be 'quadrature'")
     if optimizer not in OPTIMIZERS:
@@ -150,91 +186,57 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
         raise ValueError(f"fit(schedule={schedule!r}): schedule must be 'cosine' or 'constant'")
     steps = _check_number(owner, "steps", steps, low=0, integer=True, high=MAX_STEPS)
     lr = _check_number(owner, "lr", lr, low=0, low_open=True)
-    dparams = spec.resolve_params(dict(params or {}), owner=f"fit(divergence={spec.key!r})")
-    init = dict(_default_init(target) if init is None else init)
+    restarts = _check_number(owner, "restarts", restarts, low=1, integer=True, high=4096)
+    tol = _check_number(owner, "tol", tol, low=0)
+    patience = _check_number(owner, "patience", patience, low=1, integer=True)
+    if box is not None:
+        try:
+            bl, bh = (float(x) for x in box)
+        except (TypeError, ValueError):
+            raise ValueError(f"fit(box={box!r}): box must be [lo, hi]") from None
+        if not (math.isfinite(bl) and math.isfinite(bh) and bh > bl):
+            raise ValueError(f"fit(box={box!r}): box must be finite with hi > lo")
+        box = [bl, bh]
+    specs, dps = [], []
+    per_key = _is_per_key(params)
+    for d in divs:
+        spec: DivergenceSpec = d if isinstance(d, DivergenceSpec) else get(d)
+        if spec.from_logs is None:
+            raise ValueError(f"fit(divergence={spec.key!r}): only density divergences can be fitted by quadrature here")
+        given = (params or {}).get(spec.key, {}) if per_key else params
+        specs.append(spec)
+        dps.append(spec.resolve_params(dict(given or {}), owner=f"fit(divergence={spec.key!r})"))
+    base = _default_init(target)
+    init = dict(base if init is None else init)
     unknown = sorted(set(init) - {"loc", "scale"})
     if unknown:
         raise ValueError(f"fit(init={init!r}): unknown parameter {unknown[0]!r} (allowed: loc, scale)")
-    base = _default_init(target)
     loc0 = _check_number("fit(init)", "loc", init.get("loc", base["loc"]))
     scale0 = _check_number("fit(init)", "scale", init.get("scale", base["scale"]), low=0, low_open=True)
-    init = {"loc": loc0, "scale": scale0}
-
-    dev, dt = target.device, target.dtype
+    inits = [{"loc": loc0, "scale": scale0}] + (_random_inits(target, restarts - 1, seed) if restarts > 1 else [])
     if seed is not None:
         torch.manual_seed(seed)
-    # a fixed grid covering the target and the starting model, padded for the model to move
-    grid = make_grid(target, Normal(loc0, scale0, device=dev, dtype=dt), pad=0.25, n=n or 2049)
-    pts, w = grid.points, grid.weights
-    with torch.no_grad():
-        lp = log_prob_on(target, pts)
-        lp = lp - wlogsumexp(lp, w)
-    loc = torch.tensor(loc0, device=dev, dtype=dt, requires_grad=True)
-    log_scale = torch.tensor(math.log(scale0), device=dev, dtype=dt, requires_grad=True)
-    opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)([loc, log_scale], lr=lr)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1), eta_min=lr / 100)
-             if schedule == "cosine" else None)
-
-    def loss_fn():
-        lq = Normal(loc, log_scale.exp(), validate=False).log_prob(pts)
-        lmass = wlogsumexp(lq, w)
-        return spec.from_logs(lp, lq - lmass, w, **dparams), lq, lmass
-
-    locs, scales, losses = [], [], []
-    status = "max_steps"
-    t0 = time.perf_counter()
-    calm = 0
-    box = [float(grid.axes[0][0]), float(grid.axes[0][-1])]
-    for step in range(steps + 1):
-        opt.zero_grad(set_to_none=True)
-        loss, lq, lmass = loss_fn()
-        lval = float(loss.detach())
-        if not math.isfinite(float(lmass.detach())):
-            status = (f"diverged: the model q left the computation grid [{box[0]:.3g}, {box[1]:.3g}] at step {step} "
-                      f"(loc = {float(loc):.4g}, scale = {float(log_scale.exp()):.4g})")
-            break
-        if math.isnan(lval):
-            status = f"diverged: loss is NaN after step {step} at lr = {lr:g}"
-            break
-        if math.isinf(lval):
-            why = infinite_reason(spec, lp, (lq - lmass).detach(), grid, dparams)
-            status = f"diverged: at step {step}, {why}"
-            break
-        locs.append(float(loc.detach()))
-        scales.append(float(log_scale.detach().exp()))
-        losses.append(lval)
-        if callback is not None:
-            callback(step, {"loc": locs[-1], "scale": scales[-1]}, lval)
-        if step == steps:
-            break
-        if step > 0 and abs(losses[-1] - losses[-2]) <= tol * (1 + abs(lval)):
-            calm += 1
-            if calm >= patience:
-                status = "converged"
-                break
-        else:
-            calm = 0
-        loss.backward()
-        gl, gs = loc.grad, log_scale.grad
-        if not (torch.isfinite(gl) and torch.isfinite(gs)):
-            status = f"diverged: gradient is not finite after step {step} at lr = {lr:g}"
-            break
-        opt.step()
-        if sched is not None:
-            sched.step()
-        if not (torch.isfinite(loc.detach()) and torch.isfinite(log_scale.detach())) or float(log_scale) > 700:
-            status = f"diverged: parameters overflowed after step {step} at lr = {lr:g}"
-            break
-    elapsed = time.perf_counter() - t0
-    if not losses:  # diverged at the very start: record the start so the trajectory is never empty
-        locs, scales, losses = [loc0], [scale0], [float("inf")]
-    traj = {"loc": np.asarray(locs), "scale": np.asarray(scales)}
-    return FitResult(
-        family=family, divergence=spec.key, divergence_params={k: v for k, v in dparams.items() if not callable(v)},
-        params={"loc": locs[-1], "scale": scales[-1]}, trajectory=traj, losses=np.asarray(losses), status=status,
-        steps=len(losses) - 1, init=init, lr=lr, optimizer=optimizer, seed=seed, elapsed_s=elapsed,
-        info={"grid_box": box, "grid_points": grid.n},
-    )
+    members = [Member(spec, dp, ini["loc"], ini["scale"]) for spec, dp in zip(specs, dps) for ini in inits]
+    outs, info = run_batch(target, members, steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, tol=tol,
+                           patience=patience, n=n, box=box, polish=polish, callback=callback)
+    results = []
+    for k, (m, o) in enumerate(zip(members, outs)):
+        th = o["theta"]
+        traj = {"loc": th[:, 0].copy(), "scale": np.exp(th[:, 1])}
+        results.append(FitResult(
+            family=family, divergence=m.spec.key,
+            divergence_params={a: b for a, b in m.dparams.items() if not callable(b)},
+            params={"loc": float(traj["loc"][-1]), "scale": float(traj["scale"][-1])}, trajectory=traj,
+            losses=np.asarray(o["losses"], dtype=float), status=o["status"], steps=len(o["losses"]) - 1,
+            init={"loc": m.loc, "scale": m.scale}, lr=lr, optimizer=optimizer, seed=seed,
+            elapsed_s=info["elapsed_s"] / len(members),
+            info={"grid_box": info["grid_box"], "grid_points": info["grid_points"], "restart": k % restarts,
+                  "batch": info["batch"], "polish_steps": o.get("polish_steps", 0),
+                  "batch_elapsed_s": info["elapsed_s"]},
+        ))
+    if not many and restarts == 1:
+        return results[0]
+    return FitBatch(results)
 
 
 def _is_per_key(params) -> bool:
