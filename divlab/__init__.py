@@ -37,6 +37,7 @@ from .divergences import (
 )
 from .estimators import Estimate, make_grid
 from .fit import FitBatch, FitResult, fit, landscape, local_optima
+from .scenario import Scenario, load_preset, presets
 
 __version__ = "0.1.0"
 
@@ -45,5 +46,5 @@ __all__ = [
     "Banana", "Ring", "TwoMoons", "from_spec", "divergence", "estimate", "catalogue", "gradient_weight",
     "register", "register_closed_form", "closed_form_table", "Estimate", "make_grid", "fit", "FitResult", "FitBatch",
     "local_optima", "landscape",
-    "get_device", "get_dtype", "__version__",
+    "get_device", "get_dtype", "Scenario", "load_preset", "presets", "__version__",
 ]
