@@ -47,6 +47,12 @@ def _color(key: str) -> str:
         return _COLORS.get(key, _PALETTE[sum(map(ord, key)) % len(_PALETTE)])
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path, write_fn, binary: bool) -> Path:
     """Write via ``write_fn(file object)`` to a temporary file beside ``path``, then rename."""
     path = Path(path)
@@ -57,6 +63,7 @@ def _atomic_write(path, write_fn, binary: bool) -> Path:
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fh:
             write_fn(fh)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an export gets the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 
 import pytest
 from PIL import Image
@@ -42,6 +44,9 @@ def _check_output(path, fmt, n_divergences):
     else:  # pragma: no cover
         raise AssertionError(fmt)
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask  # not mkstemp's 0600
 
 
 @pytest.mark.parametrize("i, preset", list(enumerate(PRESET_IDS)), ids=PRESET_IDS)
