@@ -22,6 +22,14 @@ weights is the envelope-theorem gradient, exact at convergence (``options={"grad
 "unrolled"}`` differentiates through every iteration instead). The 1D exact Wasserstein
 formula and POT's ``emd2`` are differentiable in the points and weights.
 
+Options (``estimate(..., options={...})``): sinkhorn — ``tol`` (row-marginal L1 error, 1e-9),
+``max_iter`` (2000 at the final ε), ``scaling`` (ε-annealing factor, 0.5), ``gradient``
+("envelope" | "unrolled"), ``init`` (the ``info["potentials"]`` of an earlier result: warm
+start), ``batches`` (independent draws when p or q is sampled, 4; stderr = sd/√batches).
+``Estimate.error`` of sinkhorn is ε × the final marginal error, a heuristic scale of the
+remaining dual gap. wasserstein — ``batches``, ``num_iter_max`` (emd2), ``force_samples`` (use
+draws even for two 1D densities); the ``quantile`` estimator takes ``grid`` (points, 20001).
+
 References: Cuturi (2013); Peyré & Cuturi, *Computational Optimal Transport* (2019);
 Feydy et al., *Interpolating between OT and MMD using Sinkhorn divergences* (AISTATS 2019);
 Schmitzer (2019) for the ε-scaling and log-domain stabilization.
