@@ -36,7 +36,7 @@ from .divergences import (
     register_closed_form,
 )
 from .estimators import Estimate, make_grid
-from .fit import FitBatch, FitResult, fit, landscape, local_optima
+from .fit import FitBatch, FitResult, fit, landscape, local_optima, sweep
 from .scenario import Scenario, load_preset, presets
 
 __version__ = "0.1.0"
@@ -45,6 +45,6 @@ __all__ = [
     "Distribution", "Normal", "MultivariateNormal", "StudentT", "Laplace", "Uniform", "Mixture", "GridDensity", "Empirical",
     "Banana", "Ring", "TwoMoons", "from_spec", "divergence", "estimate", "catalogue", "gradient_weight",
     "register", "register_closed_form", "closed_form_table", "Estimate", "make_grid", "fit", "FitResult", "FitBatch",
-    "local_optima", "landscape",
+    "local_optima", "landscape", "sweep",
     "get_device", "get_dtype", "Scenario", "load_preset", "presets", "__version__",
 ]

@@ -87,3 +87,27 @@ def test_landscape_chunks_give_the_same_values(bimodal, monkeypatch):
 def test_explore_errors(bimodal, call, match):
     with pytest.raises(ValueError, match=match):
         call(bimodal)
+
+
+def test_sweep_alpha_warm_starts_follow_a_branch(bimodal):
+    vals = [0.0, 0.5, 1.0]
+    rs = dl.sweep(bimodal, family="normal", divergence="alpha", param="alpha", values=vals,
+                  init={"loc": -2.0, "scale": 1.0}, steps=300)
+    assert [r.divergence_params["alpha"] for r in rs] == vals
+    assert rs[1].init == rs[0].params and rs[2].init == rs[1].params  # warm starts
+    assert len({tuple(r.info["grid_box"]) for r in rs}) == 1  # one grid for the whole sweep
+    # α = 0 is KL(q‖p) (a mode), α = 1 is KL(p‖q) (the moments)
+    assert abs(rs[0].params["loc"] + RKL_OPT["loc"]) < 1e-3 and abs(rs[0].params["scale"] - RKL_OPT["scale"]) < 1e-3
+    assert abs(rs[-1].params["loc"]) < 1e-3 and abs(rs[-1].params["scale"] - math.sqrt(10)) < 1e-3
+    cold = dl.sweep(bimodal, divergence="alpha", values=vals, warm=False, init={"loc": -2.0, "scale": 1.0}, steps=300)
+    assert all(r.init == {"loc": -2.0, "scale": 1.0} for r in cold)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    pytest.param({"param": "beta", "values": [0.5]}, r"sweep\(param='beta'\): divergence 'alpha' has no numeric", id="param"),
+    pytest.param({"values": []}, r"sweep\(values=\[\]\): give at least one value", id="empty"),
+    pytest.param({"values": [5.0]}, r"sweep\(divergence='alpha'\)\(alpha=5.0\): alpha must be in", id="range"),
+])
+def test_sweep_errors(bimodal, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dl.sweep(bimodal, divergence="alpha", **kwargs)

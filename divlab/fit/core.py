@@ -163,7 +163,7 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
       (kept only where they lower the loss) take it to the optimum to ~1e-10; a member whose
       gradient then vanishes is "converged".
     - ``box``: ``[lo, hi]`` of the quadrature grid (default: the target and the starting models,
-      padded by a quarter on each side); ``n``: grid points (default 2049).
+      padded by half on each side); ``n``: grid points (default 2049).
     """
     from .engine import Member, run_batch
 

@@ -73,13 +73,14 @@ def _group_key(m: Member):
 
 
 def prepare_grid(target: Distribution, locs, scales, n: int | None = None, box=None) -> Grid:
-    """The shared grid: the target and every starting model, padded for the models to move."""
+    """The shared grid: the target and every starting model, padded by half its width on each side
+    for the models to move (a model as wide as the target box still has >= 7 scales of room)."""
     dev, dt = target.device, target.dtype
     if box is not None:
         return make_grid(target, box=[list(map(float, box))], n=n or 2049, device=dev, dtype=dt)
     start = Normal(torch.as_tensor(locs, device=dev, dtype=dt), torch.as_tensor(scales, device=dev, dtype=dt),
                    validate=False)
-    return make_grid(target, start, pad=0.25, n=n or 2049)
+    return make_grid(target, start, pad=0.5, n=n or 2049)
 
 
 class _Batch:
@@ -365,6 +366,11 @@ def _polish(bt: _Batch, out: list, max_iter: int):
         A = Hm + ((lam + shift) * (1 + Hm.diagonal(dim1=1, dim2=2).abs().max(-1).values))[:, None, None] * eye
         A = torch.where(live[:, None, None], A, eye)
         d = -torch.linalg.solve(A, torch.where(live[:, None], g, torch.zeros_like(g)))
+        # at a minimum whose predicted decrease is below rounding, no step can be seen to help
+        pred = -(g * d).sum(-1)
+        flat = live & (emin > 0) & (pred <= 16 * torch.finfo(dt).eps * (1 + v.abs()))
+        done = done | flat
+        live = live & ~flat
         trial = theta + d
         with torch.no_grad():
             lqn_t, lm_t = sub.log_q(trial)

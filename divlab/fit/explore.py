@@ -19,7 +19,7 @@ from ..estimators.quadrature import make_grid
 from .core import FAMILIES, FitBatch, _check_number, fit
 from .engine import Member, batch_values
 
-__all__ = ["Optimum", "Optima", "local_optima", "Landscape", "landscape", "default_ranges"]
+__all__ = ["Optimum", "Optima", "local_optima", "Landscape", "landscape", "default_ranges", "sweep"]
 
 #: model-lattice points × grid points per chunk of a landscape
 CHUNK_ELEMENTS = 1 << 22
@@ -210,3 +210,52 @@ def landscape(target: Distribution, family: str = "normal", divergence="reverse_
                      loc=locs, log_scale=lss, values=values,
                      info={"grid_box": [float(grid.axes[0][0]), float(grid.axes[0][-1])], "grid_points": grid.n,
                            "chunks": len(vals)})
+
+
+def sweep(target: Distribution, family: str = "normal", divergence="alpha", *, param: str = "alpha", values=(),
+          warm: bool = True, init: dict | None = None, params: dict | None = None, steps: int = 500,
+          lr: float = 0.05, seed: int | None = 0, n: int | None = None) -> FitBatch:
+    """Fit ``divergence`` for each value of its parameter ``param`` (e.g. α from 0 to 1).
+
+    With ``warm`` (default) each fit starts where the previous one ended (the previous start if
+    it diverged), so the sweep follows one branch of optima as the parameter moves and shows
+    where that branch ends (a jump to another optimum). Without ``warm`` every value starts from
+    ``init``. All fits share one quadrature grid (the first fit's). Returns a :class:`FitBatch`
+    in the order of ``values``; each result's ``divergence_params`` holds its value.
+    """
+    owner = "sweep"
+    _check_target(owner, target, family)
+    spec = _spec(owner, divergence)
+    names = [p.name for p in spec.params if p.kind == "number"]
+    if param not in names:
+        raise ValueError(f"{owner}(param={param!r}): divergence {spec.key!r} has no numeric parameter {param!r} "
+                         f"(allowed: {', '.join(names) or 'none'})")
+    try:
+        vals = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}(values={values!r}): values must be a list of numbers") from None
+    if not vals:
+        raise ValueError(f"{owner}(values={values!r}): give at least one value")
+    base = dict(params or {})
+    if param in base:
+        raise ValueError(f"{owner}(params={base!r}): {param!r} is swept; do not also fix it in params")
+    per_value = [spec.resolve_params({**base, param: v}, owner=f"{owner}(divergence={spec.key!r})") for v in vals]
+    if not warm:
+        batch = FitBatch()
+        first = fit(target, family, spec, params=per_value[0], init=init, steps=steps, lr=lr, seed=seed, n=n)
+        box = first.info["grid_box"]
+        batch.append(first)
+        for dp in per_value[1:]:
+            batch.append(fit(target, family, spec, params=dp, init=init, steps=steps, lr=lr, seed=seed, n=n, box=box))
+        return batch
+    out = FitBatch()
+    start, box = init, None
+    for dp in per_value:
+        r = fit(target, family, spec, params=dp, init=start, steps=steps, lr=lr, seed=seed, n=n, box=box)
+        box = box or r.info["grid_box"]
+        out.append(r)
+        if not r.diverged:
+            start = dict(r.params)
+        else:
+            start = dict(r.init)
+    return out
