@@ -10,6 +10,7 @@ import torch
 
 import divlab as dl
 from divlab.divergences.registry import get
+from divlab.fit.core import _default_init
 from divlab.fit.engine import Member, run_batch
 
 
@@ -82,7 +83,7 @@ def test_single_fit_api_unchanged(bimodal):
 
 def test_fit_batch_helpers(bimodal):
     b = dl.fit(bimodal, divergence="reverse_kl", restarts=6, steps=200, seed=0)
-    assert len(b) == 6 and b[0].init == dl.fit.__globals__["_default_init"](bimodal)
+    assert len(b) == 6 and b[0].init == _default_init(bimodal)
     best = b.best()
     assert abs(best.final_loss - 0.6887690) < 1e-6
     assert len(b.by_divergence("reverse_kl")) == 6 and len(b.statuses) == 6
