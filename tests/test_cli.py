@@ -133,7 +133,9 @@ def test_compare(tmp_path, capsys):
     assert "0.443147" in rows["kl"] and "quadrature" in rows["kl"]
     assert rows["kl"].rstrip().endswith("0.443147")  # the closed form column agrees
     assert rows["js"].rstrip().endswith("-")  # no closed form
-    assert "samples" in rows["mmd"]
+    # sample-based divergences with a registered Gaussian closed form report it
+    assert "closed_form" in rows["mmd"]
+    assert "1.41421" in rows["wasserstein"]  # Bures: W2(N(0,1), N(1,4)) = sqrt(1 + (2 - 1)^2)
 
 
 def test_compare_all_density_divergences_with_disjoint_supports(tmp_path, capsys):

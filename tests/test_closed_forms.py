@@ -45,7 +45,9 @@ def test_every_gaussian_closed_form_is_covered_here():
     table = closed_form_table()
     tested = {k for k, _ in GAUSS_KEYS}
     for key, pairs in table.items():
-        if ("Normal", "Normal") in pairs:
+        # density divergences are checked against quadrature here; the sample-based ones
+        # (wasserstein, mmd, energy) against their own references in test_transport/test_kernel
+        if ("Normal", "Normal") in pairs and dl.divergences.get(key).from_logs is not None:
             assert key in tested, f"closed form for {key} is not tested against quadrature"
 
 

@@ -194,9 +194,12 @@ def test_mmd_errors_name_parameter_and_value(kwargs, match):
         dl.estimate(torch.zeros(3, dtype=DT), torch.ones(3, dtype=DT), "mmd", **kwargs)
 
 
-def test_closed_form_functions_without_registration():
+def test_auto_uses_registered_closed_form_and_samples_on_request():
     p, q = dl.Normal(0.0, 1.0), dl.Normal(1.0, 1.5)
-    assert dl.estimate(p, q, "mmd", n=50, seed=0).estimator == "samples"
+    cf = dl.estimate(p, q, "mmd")
+    assert cf.estimator == "closed_form"
+    assert float(cf) == pytest.approx(float(MOD.gm_mmd2_gaussian(p, q, 1.0)), rel=1e-14)
+    assert dl.estimate(p, q, "mmd", "samples", n=50, seed=0).estimator == "samples"
     assert MOD.gm_energy_1d(dl.MultivariateNormal(), dl.MultivariateNormal()) is None
     assert float(MOD.gm_mmd2_gaussian(p, p, 1.0)) == pytest.approx(0.0, abs=1e-15)
 

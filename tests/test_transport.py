@@ -279,10 +279,14 @@ def test_sliced_in_1d_equals_wasserstein():
 
 
 # --------------------------------------------------------------------------- API / errors
-def test_without_registration_gaussian_pairs_use_quantile_or_samples():
-    assert dl.estimate(dl.Normal(0.0, 1.0), dl.Normal(1.0, 2.0), "wasserstein").estimator == "quantile"
-    p = dl.MultivariateNormal([0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]])
-    assert dl.estimate(p, p, "wasserstein", n=50, seed=0).estimator == "samples"
+def test_gaussian_pairs_use_bures_and_agree_with_quantiles():
+    p, q = dl.Normal(0.0, 1.0), dl.Normal(1.0, 2.0)
+    cf = dl.estimate(p, q, "wasserstein")
+    assert cf.estimator == "closed_form"
+    assert float(cf) == pytest.approx(2.0**0.5, rel=1e-14)  # sqrt(Δμ² + (σp − σq)²)
+    assert float(dl.estimate(p, q, "wasserstein", "quantile")) == pytest.approx(2.0**0.5, rel=1e-6)
+    m = dl.MultivariateNormal([0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]])
+    assert float(dl.estimate(m, m, "wasserstein")) == pytest.approx(0.0, abs=1e-7)
 
 
 def test_registry_entries(closed_forms):

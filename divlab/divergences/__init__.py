@@ -10,6 +10,10 @@ from .closed_form import closed_form_table, find_closed_form, register_closed_fo
 from .fdiv import FDIVS, FDivergence, generic_fdivergence
 from .registry import DivergenceSpec, Param, catalogue, get, keys, register
 
+# closed forms of the sample-based divergences (Bures W2; MMD/energy between Gaussian mixtures)
+transport.register_closed_forms()
+kernel.register_closed_forms()
+
 _register_mc()  # "mc" estimators for kl, reverse_kl, alpha
 
 __all__ = [
