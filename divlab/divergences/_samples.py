@@ -95,3 +95,21 @@ def common_device(x: torch.Tensor, y: torch.Tensor, owner: str):
         dt = torch.promote_types(x.dtype, y.dtype)
         return x.to(dt), y.to(dt)
     return x, y
+
+
+def clouds(p, q, n: int | None, seed: int | None, owner: str, default_n: int):
+    """Both sides as weighted point clouds on one device: (x, a, y, b, n).
+
+    ``n`` draws per side for distributions (``default_n`` when None), seeds ``seed`` and
+    ``seed + 1``; point clouds pass through. The two sides must have the same dimension.
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"{owner}(n={n!r}): n must be a positive integer")
+    n = n or default_n
+    sp, sq = (None, None) if seed is None else (seed, seed + 1)
+    x, a = to_cloud(p, n, sp, owner)
+    y, b = to_cloud(q, n, sq, owner)
+    x, y = common_device(x, y, owner)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"{owner}: p is {x.shape[1]}D and q is {y.shape[1]}D; they must have the same dimension")
+    return x, a.to(x.dtype), y, b.to(y.dtype), n

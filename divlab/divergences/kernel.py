@@ -36,7 +36,7 @@ import torch
 
 from ..distributions import Mixture, MultivariateNormal, Normal
 from ..estimators.result import Estimate
-from ._samples import check_options, common_device, safe_sqrt, sqdist, to_cloud
+from ._samples import check_options, clouds, safe_sqrt, sqdist
 from .closed_form import register_closed_form
 from .gaussian import gm_components, log_gauss_overlap
 from .registry import DivergenceSpec, Param, register
@@ -101,16 +101,8 @@ def _samples(key):
     def fn(p, q, *, n=None, seed=None, options=None, kernel="gaussian", bandwidth=1.0, statistic="unbiased"):
         owner = key
         check_options(owner, options or {}, {})
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise ValueError(f"{owner}(n={n!r}): n must be a positive integer")
-        n = n or DEFAULT_N
-        sp, sq = (None, None) if seed is None else (seed, seed + 1)
-        x, a = to_cloud(p, n, sp, owner)
-        y, b = to_cloud(q, n, sq, owner)
-        x, y = common_device(x, y, owner)
-        if x.shape[1] != y.shape[1]:
-            raise ValueError(f"{owner}: p is {x.shape[1]}D and q is {y.shape[1]}D; they must have the same dimension")
-        value, se = mmd2(x, a.to(x.dtype), y, b.to(x.dtype), kernel, float(bandwidth), statistic)
+        x, a, y, b, _ = clouds(p, q, n, seed, owner, DEFAULT_N)
+        value, se = mmd2(x, a, y, b, kernel, float(bandwidth), statistic)
         params = {"kernel": kernel, "bandwidth": float(bandwidth), "statistic": statistic} if key == "mmd" \
             else {"statistic": statistic}
         return Estimate(value=value, estimator="samples", divergence=key, params=params, stderr=se,

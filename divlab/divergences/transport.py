@@ -37,14 +37,13 @@ Schmitzer (2019) for the ε-scaling and log-domain stabilization.
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
 
 from ..distributions import Distribution, Empirical, MultivariateNormal, Normal
 from ..estimators.result import Estimate
-from ._samples import check_options, common_device, is_sampled, safe_sqrt, seeds, sqdist, to_cloud
+from ._samples import check_options, clouds, is_sampled, safe_sqrt, seeds, sqdist
 from .closed_form import register_closed_form
 from .gaussian import gauss_moments
 from .registry import DivergenceSpec, Param, register
@@ -336,16 +335,7 @@ def sliced(x, a, y, b, order: float, n_projections: int, seed: int | None):
 
 # --------------------------------------------------------------------------- estimators
 def _clouds(p, q, n, seed, owner):
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"{owner}(n={n!r}): n must be a positive integer")
-    n = n or DEFAULT_N
-    sp, sq = (None, None) if seed is None else (seed, seed + 1)
-    x, a = to_cloud(p, n, sp, owner)
-    y, b = to_cloud(q, n, sq, owner)
-    x, y = common_device(x, y, owner)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(f"{owner}: p is {x.shape[1]}D and q is {y.shape[1]}D; they must have the same dimension")
-    return x, a.to(x.dtype), y, b.to(y.dtype), n
+    return clouds(p, q, n, seed, owner, DEFAULT_N)
 
 
 def _batched(owner, p, q, n, seed, batches, one):
