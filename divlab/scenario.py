@@ -27,8 +27,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["Scenario", "ModelSpec", "DivergenceChoice", "OptimizerSpec", "ViewSpec", "run_scenario",
-           "presets", "load_preset", "check_json_text", "MAX_BYTES", "MAX_DEPTH", "PRESET_DIR"]
+__all__ = ["Scenario", "ModelSpec", "DivergenceChoice", "OptimizerSpec", "ViewSpec", "run_scenario", "fit_groups",
+           "init_names", "presets", "load_preset", "check_json_text", "MAX_BYTES", "MAX_DEPTH", "PRESET_DIR",
+           "FAMILIES", "ESTIMATORS", "SAMPLE_FITTABLE"]
 
 #: largest scenario (or preset) file accepted, in bytes of UTF-8
 MAX_BYTES = 1_000_000
@@ -132,26 +133,111 @@ def _json_value_ok(v, depth=0) -> bool:
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
 
-class InitSpec(BaseModel):
-    """Starting parameters of the normal model."""
+#: model families a scenario can fit, with the target dimension each accepts (``None``: the
+#: target's own dimension)
+FAMILIES = {"normal": 1, "student_t": 1, "mvn": 2, "diag": 2, "mixture": None}
+#: largest number of components of the mixture family
+MAX_COMPONENTS = 5  # as divlab.fit.families.MAX_COMPONENTS
+#: estimators a scenario can name; "auto" picks per divergence: quadrature for a density
+#: divergence, samples for a sample divergence (so a lesson can race KL against Sinkhorn)
+ESTIMATORS = ("auto", "quadrature", "mc", "samples")
+#: divergences fitted from samples (``estimator="samples"``)
+SAMPLE_FITTABLE = ("sinkhorn", "mmd", "energy", "wasserstein", "sliced_wasserstein")
 
-    model_config = _STRICT
-    loc: float = Field(ge=-1e6, le=1e6)
-    scale: float = Field(gt=0, le=1e6)
+_LIMIT = 1e6
+_RANGES = {  # flat parameter name (without its component index) -> (low, high, low_open, high_open)
+    "loc": (-_LIMIT, _LIMIT, False, False), "loc_x": (-_LIMIT, _LIMIT, False, False),
+    "loc_y": (-_LIMIT, _LIMIT, False, False), "scale": (0.0, _LIMIT, True, False),
+    "scale_x": (0.0, _LIMIT, True, False), "scale_y": (0.0, _LIMIT, True, False),
+    "corr": (-1.0, 1.0, True, True), "df": (0.0, 1000.0, True, False), "w": (0.0, _LIMIT, True, False),
+}
+
+
+def init_names(family: str, dim: int, components: int | None = None) -> list[str]:
+    """The flat parameter names of a model family (the keys of ``init`` and of
+    ``FitResult.trajectory``): normal loc, scale; student_t loc, scale, df; mvn loc_x, loc_y,
+    scale_x, scale_y, corr; diag the same without corr; mixture w1..wK then loc1..locK, scale1..
+    scaleK in 1D, loc_x1.., loc_y1.., scale_x1.., scale_y1.., corr1.. in 2D."""
+    if family == "normal":
+        return ["loc", "scale"]
+    if family == "student_t":
+        return ["loc", "scale", "df"]
+    if family == "mvn":
+        return ["loc_x", "loc_y", "scale_x", "scale_y", "corr"]
+    if family == "diag":
+        return ["loc_x", "loc_y", "scale_x", "scale_y"]
+    if family == "mixture":
+        parts = ["w", "loc", "scale"] if dim == 1 else ["w", "loc_x", "loc_y", "scale_x", "scale_y", "corr"]
+        return [f"{b}{k}" for b in parts for k in range(1, (components or 1) + 1)]
+    raise ValueError(f"init_names(family={family!r}): family must be one of {', '.join(FAMILIES)}")
+
+
+def _base_name(name: str) -> str:
+    return re.sub(r"\d+$", "", name)
 
 
 class ModelSpec(BaseModel):
-    """The fitted model q: its family and starting point."""
+    """The fitted model q: its family, the number of components (mixture only) and the starting
+    point as flat parameter names (see :func:`init_names`; absent: the fit's default start)."""
 
     model_config = _STRICT
-    family: Literal["normal"] = "normal"
-    init: InitSpec
+    family: Literal["normal", "student_t", "mvn", "diag", "mixture"] = "normal"
+    components: int | None = Field(default=None, ge=1, le=MAX_COMPONENTS)
+    init: dict[str, float] | None = None
+
+    @model_validator(mode="after")
+    def _init_ok(self) -> "ModelSpec":
+        if self.family == "mixture" and self.components is None:
+            raise ValueError(f".components: the mixture family needs components (1..{MAX_COMPONENTS})")
+        if self.family != "mixture" and self.components is not None:
+            raise ValueError(f".components: only the mixture family has components (family is {self.family!r})")
+        if self.init is None:
+            if self.family in ("normal",):
+                raise ValueError(".init: required field is missing (the normal family starts at loc, scale)")
+            return self
+        for name, value in self.init.items():
+            base = _base_name(name)
+            if base not in _RANGES:
+                continue  # reported below with the list of allowed names
+            lo, hi, lo_open, hi_open = _RANGES[base]
+            if not math.isfinite(value) or (value <= lo if lo_open else value < lo) or (value >= hi if hi_open else value > hi):
+                rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+                raise ValueError(f".init.{name}: must be in {rng} (got {value!r})")
+        return self
+
+    def check_names(self, dim: int) -> None:
+        """Init names against the family and the target's dimension (a one-line error naming the field)."""
+        if self.init is None:
+            return
+        allowed = init_names(self.family, dim, self.components)
+        for name in self.init:
+            if name not in allowed:
+                raise ValueError(f".model.init.{name}: unknown parameter of the {dim}D {self.family} family "
+                                 f"(allowed: {', '.join(allowed)})")
+        missing = [n for n in allowed if n not in self.init]
+        if missing:
+            raise ValueError(f".model.init.{missing[0]}: missing (give every parameter of the {dim}D "
+                             f"{self.family} family: {', '.join(allowed)}, or no init at all)")
 
 
 def _fittable() -> list[str]:
     from .divergences.registry import catalogue
 
-    return [s.key for s in catalogue() if s.from_logs is not None and all(p.kind == "number" for p in s.params)]
+    dens = [s.key for s in catalogue() if s.from_logs is not None and all(p.kind == "number" for p in s.params)]
+    return dens + [k for k in SAMPLE_FITTABLE if k not in dens]
+
+
+def _is_sample_divergence(key: str) -> bool:
+    return key in SAMPLE_FITTABLE
+
+
+def _estimators_of(key: str) -> tuple[str, ...]:
+    """The estimators a fit of divergence ``key`` can use."""
+    from .divergences.registry import get
+
+    if _is_sample_divergence(key):
+        return ("samples",)
+    return ("quadrature",) + (("mc",) if "mc" in get(key).estimators else ())
 
 
 class DivergenceChoice(BaseModel):
@@ -182,6 +268,8 @@ class DivergenceChoice(BaseModel):
             par = spec.param(name)
             if isinstance(value, bool) and not par.choices:
                 raise ValueError(f".params.{name}: must be a number {par.allowed()} (got {value!r})")
+            if par.choices and any(type(value) is not type(c) for c in par.choices[:1]):
+                raise ValueError(f".params.{name}: must be {par.allowed()} (got {value!r})")
             if not _json_value_ok(value):
                 raise ValueError(f".params.{name}: must be a finite number or a string (got {value!r})")
             try:
@@ -200,7 +288,7 @@ class DivergenceChoice(BaseModel):
 
 class OptimizerSpec(BaseModel):
     model_config = _STRICT
-    name: Literal["adam", "sgd"] = "adam"
+    name: Literal["adam", "sgd", "lbfgs"] = "adam"
     lr: float = Field(default=0.05, gt=0, le=10)
     steps: int = Field(default=300, ge=1, le=5000)
 
@@ -211,8 +299,17 @@ class ViewSpec(BaseModel):
     show_loss: bool = True
 
 
+#: largest point cloud (empirical target) a scenario may hold
+MAX_POINTS = 20_000
+
+
 class Scenario(BaseModel):
-    """A whole 1D fitting scenario (see the module docstring)."""
+    """A whole fitting scenario, 1D or 2D (see the module docstring).
+
+    ``estimator``: "quadrature" (grid), "mc" (reparameterized Monte Carlo, KL/reverse KL/α),
+    "samples" (sample divergences: sinkhorn, mmd, energy), or "auto" (quadrature for each
+    density divergence, samples for each sample divergence). ``samples``: the number of model
+    samples per step for "mc"/"samples" (absent: the fit's default)."""
 
     model_config = _STRICT
     version: Literal[1] = 1
@@ -220,7 +317,8 @@ class Scenario(BaseModel):
     target: dict[str, Any]
     model: ModelSpec
     divergences: list[DivergenceChoice] = Field(min_length=1, max_length=6)
-    estimator: Literal["quadrature"] = "quadrature"
+    estimator: Literal["auto", "quadrature", "mc", "samples"] = "quadrature"
+    samples: int | None = Field(default=None, ge=16, le=4096)
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     view: ViewSpec = Field(default_factory=ViewSpec)
@@ -230,15 +328,42 @@ class Scenario(BaseModel):
     def _buildable(cls, v: dict) -> dict:
         if not _json_value_ok(v):
             raise ValueError(f": must be a JSON distribution spec with finite numbers, nested at most {MAX_DEPTH} levels")
+        if v.get("type") == "empirical" and isinstance(v.get("points"), list) and len(v["points"]) > MAX_POINTS:
+            raise ValueError(f".points: {len(v['points'])} points is too many (at most {MAX_POINTS})")
         _check_spec(v, "")
-        from .distributions import from_spec
-
-        d = from_spec(v)
-        if d.dim != 1:
-            raise ValueError(f": the normal model family is 1D but this target is {d.dim}D")
-        if not getattr(d, "has_density", True):
-            raise ValueError(f": type {v.get('type')!r} has no density; fitting by quadrature needs one")
         return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Scenario":
+        d = self.build_target()
+        want = FAMILIES[self.model.family]
+        if want is not None and d.dim != want:
+            raise ValueError(f".target: the {self.model.family} model family is {want}D but this target is {d.dim}D")
+        self.model.check_names(d.dim)
+        dens = getattr(d, "has_density", True)
+        for i, choice in enumerate(self.divergences):
+            est = self.estimator_for(choice.key)
+            if est not in _estimators_of(choice.key):
+                raise ValueError(f".divergences[{i}].key: {choice.key!r} cannot be fitted with estimator "
+                                 f"{self.estimator!r} (it allows: {', '.join(_estimators_of(choice.key))}; "
+                                 "or use estimator 'auto')")
+            if est != "samples" and not dens:
+                raise ValueError(f".divergences[{i}].key: {choice.key!r} needs the target's density, but a "
+                                 f"{d.spec_type} target is a point cloud without one (use {', '.join(SAMPLE_FITTABLE)})")
+        if self.samples is not None and all(self.estimator_for(c.key) == "quadrature" for c in self.divergences):
+            raise ValueError(".samples: only used by the mc and samples estimators (this scenario uses quadrature)")
+        return self
+
+    def estimator_for(self, key: str) -> str:
+        """The estimator the fit of divergence ``key`` uses (resolving "auto")."""
+        if self.estimator != "auto":
+            return self.estimator
+        return "samples" if _is_sample_divergence(key) else "quadrature"
+
+    @property
+    def dim(self) -> int:
+        """The dimension of the target (1 or 2)."""
+        return self.build_target().dim
 
     # -- construction ------------------------------------------------------------------------
 
@@ -292,7 +417,13 @@ class Scenario(BaseModel):
     # -- export -------------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        return self.model_dump(mode="json")
+        """Plain JSON data; optional fields that are absent (``None``) are left out, so
+        ``Scenario.from_dict(sc.to_dict()) == sc`` and a 1D scenario keeps its compact form."""
+        data = self.model_dump(mode="json")
+        for parent, key in ((data, "samples"), (data["model"], "components"), (data["model"], "init")):
+            if parent.get(key) is None:
+                parent.pop(key, None)
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         """Canonical JSON (sorted keys); ``indent=None`` for the compact form."""
@@ -309,6 +440,9 @@ class Scenario(BaseModel):
         data = self.to_dict()
         if divergences is not None:
             data["divergences"] = [{"key": k, "params": {}} for k in divergences]
+            if data["estimator"] != "auto" and any(
+                    data["estimator"] not in _estimators_of(k) for k in divergences if k in _fittable()):
+                data["estimator"] = "auto"  # e.g. --divergence kl,sinkhorn on a quadrature lesson
         if steps is not None:
             data["optimizer"]["steps"] = steps
         return Scenario.from_dict(data)
@@ -332,7 +466,7 @@ def _loc_path(loc) -> str:
 
 
 _FIELDS = {
-    "": Scenario, "model": ModelSpec, "model.init": InitSpec, "optimizer": OptimizerSpec, "view": ViewSpec,
+    "": Scenario, "model": ModelSpec, "optimizer": OptimizerSpec, "view": ViewSpec,
 }
 
 
@@ -376,29 +510,56 @@ def _read_limited(path, what: str | None = None) -> bytes:
 # running
 # ---------------------------------------------------------------------------------------------
 
+def fit_groups(sc: Scenario) -> list[list[int]]:
+    """How :func:`run_scenario` splits the divergences into fit calls: indices of
+    ``sc.divergences`` per call. Divergences with the same estimator and distinct keys share one
+    batched call; a repeated key (e.g. α at several values) gets a call of its own."""
+    groups: list[list[int]] = []
+    by_est: dict[str, list[int]] = {}
+    for i, d in enumerate(sc.divergences):
+        by_est.setdefault(sc.estimator_for(d.key), []).append(i)
+    for idx in by_est.values():
+        keys = [sc.divergences[i].key for i in idx]
+        if len(set(keys)) == len(keys):
+            groups.append(idx)
+        else:
+            groups.extend([i] for i in idx)
+    return groups
+
+
 def run_scenario(sc: Scenario, callback=None) -> list:
     """Fit the model to the target once per divergence, each from the scenario's starting point,
     with the scenario's optimizer and seed. Returns one :class:`~divlab.fit.FitResult` per entry of
     ``sc.divergences``, in order. Deterministic: the same scenario gives identical trajectories.
 
-    ``callback(i, step, params, loss)`` is called per step of fit ``i`` (for progress bars)."""
+    ``callback(i, step, params, loss)`` is called per step of fit call ``i`` (see
+    :func:`fit_groups`; for progress bars)."""
     from .fit import fit
 
     target = sc.build_target()
-    init = {"loc": sc.model.init.loc, "scale": sc.model.init.scale}
     common = dict(family=sc.model.family, steps=sc.optimizer.steps, lr=sc.optimizer.lr,
-                  optimizer=sc.optimizer.name, init=init, seed=sc.seed, estimator=sc.estimator)
-    keys = [d.key for d in sc.divergences]
-    if len(set(keys)) == len(keys):
-        # distinct keys: one batch (each member follows the path it would follow alone)
-        cb = None if callback is None else (lambda step, params, loss: callback(0, step, params, loss))
-        res = fit(target, divergence=keys, params={d.key: d.resolved() for d in sc.divergences}, callback=cb,
-                  **common)
-        return list(res)
-    out = []
-    for i, d in enumerate(sc.divergences):
-        cb = None if callback is None else (lambda step, params, loss, _i=i: callback(_i, step, params, loss))
-        out.append(fit(target, divergence=d.key, params=d.resolved(), callback=cb, **common))
+                  optimizer=sc.optimizer.name, seed=sc.seed)
+    if sc.model.init is not None:
+        common["init"] = dict(sc.model.init)
+    if sc.model.components is not None:
+        common["components"] = sc.model.components
+    out: list = [None] * len(sc.divergences)
+    for g, idx in enumerate(fit_groups(sc)):
+        est = sc.estimator_for(sc.divergences[idx[0]].key)
+        kw = dict(common, estimator=est)
+        if est != "quadrature" and sc.samples is not None:
+            kw["n"] = sc.samples
+        cb = None if callback is None else (lambda step, params, loss, _g=g: callback(_g, step, params, loss))
+        if len(idx) == 1:
+            d = sc.divergences[idx[0]]
+            out[idx[0]] = fit(target, divergence=d.key, params=d.resolved(), callback=cb, **kw)
+        else:
+            # distinct keys: one batch (each member follows the path it would follow alone)
+            divs = [sc.divergences[i] for i in idx]
+            res = fit(target, divergence=[d.key for d in divs], params={d.key: d.resolved() for d in divs},
+                      callback=cb, **kw)
+            for i, r in zip(idx, res):
+                out[i] = r
     return out
 
 

@@ -66,11 +66,27 @@ def test_valid_scenario_and_exports():
     pytest.param({"optimizer__lr": 0.0}, "scenario.optimizer.lr: Input should be greater than 0", id="lr-zero"),
     pytest.param({"optimizer__steps": 5001}, "scenario.optimizer.steps:", id="steps-high"),
     pytest.param({"optimizer__steps": True}, "scenario.optimizer.steps: Input should be a valid integer", id="steps-bool"),
-    pytest.param({"optimizer__name": "lbfgs"}, "scenario.optimizer.name: Input should be 'adam' or 'sgd'", id="optimizer"),
+    pytest.param({"optimizer__name": "newton"}, "scenario.optimizer.name: Input should be 'adam', 'sgd' or 'lbfgs'",
+                 id="optimizer"),
     pytest.param({"seed": -1}, "scenario.seed:", id="seed"),
     pytest.param({"view__frames": 5}, "scenario.view.frames:", id="frames"),
     pytest.param({"version": 2}, "scenario.version:", id="version"),
-    pytest.param({"estimator": "mc"}, "scenario.estimator:", id="estimator"),
+    pytest.param({"estimator": "grid"}, "scenario.estimator: Input should be 'auto', 'quadrature', 'mc' or 'samples'",
+                 id="estimator"),
+    pytest.param({"estimator": "mc", "divergences": [{"key": "mmd", "params": {}}]},
+                 "scenario.divergences[0].key: 'mmd' cannot be fitted with estimator 'mc' (it allows: samples",
+                 id="estimator-mc-mmd"),
+    pytest.param({"divergences": [{"key": "sinkhorn", "params": {}}]},
+                 "scenario.divergences[0].key: 'sinkhorn' cannot be fitted with estimator 'quadrature' "
+                 "(it allows: samples; or use estimator 'auto')", id="sinkhorn-quadrature"),
+    pytest.param({"samples": 256}, "scenario.samples: only used by the mc and samples estimators", id="samples-unused"),
+    pytest.param({"samples": 5, "estimator": "mc"}, "scenario.samples: Input should be greater than or equal to 16",
+                 id="samples-small"),
+    pytest.param({"estimator": "auto", "divergences": [{"key": "sinkhorn", "params": {"debias": 1}}]},
+                 "scenario.divergences[0].params.debias: must be one of True, False (got 1)", id="debias-int"),
+    pytest.param({"estimator": "auto", "divergences": [{"key": "mmd", "params": {"kernel": "rbf"}}]},
+                 "scenario.divergences[0].params.kernel: kernel must be one of 'gaussian', 'imq', 'energy'",
+                 id="mmd-kernel"),
     pytest.param({"title": "x" * 201}, "scenario.title:", id="title-long"),
     pytest.param({"extra": 1}, "scenario.extra: unknown field (allowed: version, title", id="extra"),
     pytest.param({"model__init__loc": "0"}, "scenario.model.init.loc: Input should be a valid number", id="loc-str"),
@@ -79,7 +95,24 @@ def test_valid_scenario_and_exports():
     pytest.param({"divergences": []}, "scenario.divergences: List should have at least 1 item", id="no-divs"),
     pytest.param({"divergences": [{"key": "kl"}] * 7}, "scenario.divergences: List should have at most 6", id="many-divs"),
     pytest.param({"divergences__1": {"key": "foo"}}, "scenario.divergences[1].key: 'foo' is not a divergence", id="div-key"),
-    pytest.param({"divergences__1": {"key": "mmd"}}, "scenario.divergences[1].key: 'mmd' is not", id="div-not-fittable"),
+    pytest.param({"divergences__1": {"key": "ksd"}}, "scenario.divergences[1].key: 'ksd' is not", id="div-not-fittable"),
+    # the model family: dimension, components, init names and ranges
+    pytest.param({"model": {"family": "mvn"}}, "scenario.target: the mvn model family is 2D but this target is 1D",
+                 id="mvn-on-1d"),
+    pytest.param({"model": {"family": "mixture"}}, "scenario.model.components: the mixture family needs components",
+                 id="mixture-no-k"),
+    pytest.param({"model": {"family": "student_t", "components": 2}},
+                 "scenario.model.components: only the mixture family has components", id="k-not-mixture"),
+    pytest.param({"model": {"family": "mixture", "components": 6}}, "scenario.model.components: Input should be less "
+                 "than or equal to 5", id="mixture-k-high"),
+    pytest.param({"model": {"family": "normal"}}, "scenario.model.init: required field is missing", id="normal-no-init"),
+    pytest.param({"model__init__loc_x": 0.0}, "scenario.model.init.loc_x: unknown parameter of the 1D normal family "
+                 "(allowed: loc, scale)", id="init-unknown"),
+    pytest.param({"model": {"family": "mixture", "components": 2, "init": {"w1": 0.5, "loc1": 0.0}}},
+                 "scenario.model.init.w2: missing (give every parameter of the 1D mixture family: w1, w2, loc1",
+                 id="init-missing"),
+    pytest.param({"model": {"family": "student_t", "init": {"loc": 0.0, "scale": 1.0, "df": -1.0}}},
+                 "scenario.model.init.df: must be in (0, 1000] (got -1.0)", id="init-df"),
     pytest.param({"divergences__0": {"key": "alpha", "params": {"alpha": 5.0}}},
                  "scenario.divergences[0].params.alpha: alpha must be in [-2, 3] (got 5.0)", id="div-param-range"),
     pytest.param({"divergences__0": {"key": "alpha", "params": {"beta": 0.5}}},
@@ -92,6 +125,68 @@ def test_errors_name_the_field(changes, expected):
         Scenario.from_dict(_with(**changes))
     msg = str(info.value)
     assert expected in msg
+    assert "\n" not in msg
+
+
+BASE2D = {
+    "version": 1, "title": "banana",
+    "target": {"type": "banana", "curvature": 0.3, "scale1": 1.5, "scale2": 0.5},
+    "model": {"family": "mvn", "init": {"loc_x": 1.0, "loc_y": 1.0, "scale_x": 1.0, "scale_y": 1.0, "corr": 0.0}},
+    "divergences": [{"key": "kl", "params": {}}, {"key": "sinkhorn", "params": {"epsilon": 0.1}}],
+    "estimator": "auto", "samples": 128,
+    "optimizer": {"name": "adam", "lr": 0.05, "steps": 5}, "seed": 0, "view": {"frames": 10, "show_loss": True},
+}
+
+
+def _with2d(**changes):
+    d = copy.deepcopy(BASE2D)
+    for k, v in changes.items():
+        if "__" in k:
+            a, b = k.split("__")
+            d[a][b] = v
+        else:
+            d[k] = v
+    return d
+
+
+def test_2d_scenario_round_trips_and_resolves_estimators():
+    sc = Scenario.from_dict(BASE2D)
+    assert sc.to_dict() == BASE2D and Scenario.from_url_param(sc.to_url_param()) == sc
+    assert [sc.estimator_for(d.key) for d in sc.divergences] == ["quadrature", "samples"]
+    assert sc.dim == 2
+    # a 1D scenario keeps its compact form: no components / init / samples keys appear
+    one = Scenario.from_dict(BASE).to_dict()
+    assert "samples" not in one and set(one["model"]) == {"family", "init"}
+    mix = Scenario.from_dict(_with2d(model={"family": "mixture", "components": 3}))
+    assert mix.to_dict()["model"] == {"family": "mixture", "components": 3}
+
+
+@pytest.mark.parametrize("changes, expected", [
+    pytest.param({"model__init": {"loc_x": 1.0, "loc_y": 1.0, "scale_x": 1.0, "scale_y": 1.0, "corr": 1.0}},
+                 "scenario.model.init.corr: must be in (-1, 1) (got 1.0)", id="corr"),
+    pytest.param({"model__init": {"loc_x": 1.0, "loc_y": 1.0, "scale_x": 1.0, "scale_y": 1.0}},
+                 "scenario.model.init.corr: missing", id="corr-missing"),
+    pytest.param({"model__family": "diag"}, "scenario.model.init.corr: unknown parameter of the 2D diag family "
+                 "(allowed: loc_x, loc_y, scale_x, scale_y)", id="diag-corr"),
+    pytest.param({"model": {"family": "normal", "init": {"loc": 0.0, "scale": 1.0}}},
+                 "scenario.target: the normal model family is 1D but this target is 2D", id="normal-on-2d"),
+    pytest.param({"target": {"type": "empirical", "points": [[0.0, 0.0], [1.0, 1.0]]}},
+                 "scenario.divergences[0].key: 'kl' needs the target's density, but a empirical target is a point "
+                 "cloud", id="kl-on-points"),
+    pytest.param({"target": {"type": "empirical", "points": [[0.0, 0.0]] * 20001}},
+                 "scenario.target.points: 20001 points is too many (at most 20000)", id="too-many-points"),
+    pytest.param({"target": {"type": "banana", "curvature": 0.3, "scale1": -1.0}},
+                 "scenario.target.scale1: Banana(scale1=-1.0): scale1 must be > 0", id="banana-scale"),
+    pytest.param({"target": {"type": "grid", "x": [0.0, 1.0], "y": [0.0, 1.0], "values": [[0.0, 0.0], [0.0, 0.0]]}},
+                 "scenario.target.values: GridDensity(values=", id="grid-empty"),
+    pytest.param({"estimator": "samples"}, "scenario.divergences[0].key: 'kl' cannot be fitted with estimator "
+                 "'samples' (it allows: quadrature, mc; or use estimator 'auto')", id="kl-samples"),
+])
+def test_2d_errors_name_the_field(changes, expected):
+    with pytest.raises(ValueError) as info:
+        Scenario.from_dict(_with2d(**changes))
+    msg = str(info.value)
+    assert expected in msg, msg
     assert "\n" not in msg
 
 
@@ -191,20 +286,95 @@ _div = st.one_of(
 )
 
 
+_corr = st.floats(-0.95, 0.95, **_fin)
+_pos = st.floats(0.1, 5.0, **_fin)
+
+
+def _mvn(mx, my, sx, sy, rho):
+    c = rho * sx * sy
+    return {"type": "mvn", "mean": [mx, my], "cov": [[sx * sx, c], [c, sy * sy]]}
+
+
+_leaf2 = st.one_of(
+    st.builds(_mvn, _loc, _loc, _pos, _pos, st.floats(-0.9, 0.9, **_fin)),
+    st.builds(lambda b, s1, s2: {"type": "banana", "curvature": b, "scale1": s1, "scale2": s2},
+              st.floats(-1.0, 1.0, **_fin), _pos, _pos),
+    st.builds(lambda r, w, cx, cy: {"type": "ring", "radius": r, "width": w, "center": [cx, cy]},
+              _pos, st.floats(0.05, 1.0, **_fin), _loc, _loc),
+    st.builds(lambda nz: {"type": "two_moons", "noise": nz}, st.floats(0.05, 0.5, **_fin)),
+)
+_points = st.lists(st.tuples(_loc, _loc).map(list), min_size=1, max_size=12)
+
+
+@st.composite
+def _target2d(draw):
+    kind = draw(st.integers(0, 3))
+    if kind == 0:
+        return draw(_leaf2)
+    if kind == 1:
+        comps = draw(st.lists(_leaf2, min_size=1, max_size=3))
+        raw = draw(st.lists(st.floats(0.1, 1.0, **_fin), min_size=len(comps), max_size=len(comps)))
+        return {"type": "mixture", "weights": [w / sum(raw) for w in raw], "components": comps}
+    if kind == 2:
+        nx, ny = draw(st.integers(2, 5)), draw(st.integers(2, 5))
+        vals = draw(st.lists(st.lists(st.floats(0.0, 5.0, **_fin), min_size=nx, max_size=nx), min_size=ny,
+                             max_size=ny).filter(lambda v: sum(map(sum, v)) > 0.5))
+        return {"type": "grid", "x": [float(i) for i in range(nx)], "y": [0.5 * j for j in range(ny)], "values": vals}
+    return {"type": "empirical", "points": draw(_points)}
+
+
+_sample_div = st.one_of(
+    st.builds(lambda e, d: {"key": "sinkhorn", "params": {"epsilon": e, "debias": d}}, st.floats(0.01, 5.0, **_fin),
+              st.booleans()),
+    st.builds(lambda k, b: {"key": "mmd", "params": {"kernel": k, "bandwidth": b}},
+              st.sampled_from(["gaussian", "imq", "energy"]), st.floats(0.05, 10.0, **_fin)),
+    st.just({"key": "energy", "params": {}}),
+    st.just({"key": "mmd", "params": {}}),
+)
+_mc_div = st.one_of(st.sampled_from(["kl", "reverse_kl"]).map(lambda k: {"key": k, "params": {}}),
+                    st.floats(-2.0, 3.0, **_fin).map(lambda a: {"key": "alpha", "params": {"alpha": a}}))
+
+_VALUE = {"loc": _loc, "loc_x": _loc, "loc_y": _loc, "scale": _scale, "scale_x": _scale, "scale_y": _scale,
+          "corr": _corr, "df": st.floats(0.5, 100.0, **_fin), "w": st.floats(0.01, 10.0, **_fin)}
+
+
 @st.composite
 def _scenario(draw):
-    return {
+    from divlab.scenario import init_names
+
+    dim = draw(st.sampled_from([1, 2]))
+    target = draw(_target() if dim == 1 else _target2d())
+    family = draw(st.sampled_from(["normal", "student_t", "mixture"] if dim == 1 else ["mvn", "diag", "mixture"]))
+    model = {"family": family}
+    k = None
+    if family == "mixture":
+        k = draw(st.integers(1, 5))
+        model["components"] = k
+    if family == "normal" or draw(st.booleans()):
+        model["init"] = {n: draw(_VALUE[n.rstrip("0123456789")]) for n in init_names(family, dim, k)}
+    if target["type"] == "empirical":
+        estimator = draw(st.sampled_from(["samples", "auto"]))
+    else:
+        estimator = draw(st.sampled_from(["quadrature", "mc", "samples", "auto"]))
+    pool = {"quadrature": _div, "mc": _mc_div, "samples": _sample_div,
+            "auto": _sample_div if target["type"] == "empirical" else st.one_of(_div, _sample_div)}[estimator]
+    divs = draw(st.lists(pool, min_size=1, max_size=6))
+    data = {
         "version": 1,
         "title": draw(st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)),
-        "target": draw(_target()),
-        "model": {"family": "normal", "init": {"loc": draw(_loc), "scale": draw(_scale)}},
-        "divergences": draw(st.lists(_div, min_size=1, max_size=6)),
-        "estimator": "quadrature",
-        "optimizer": {"name": draw(st.sampled_from(["adam", "sgd"])), "lr": draw(st.floats(1e-4, 10.0, **_fin)),
+        "target": target,
+        "model": model,
+        "divergences": divs,
+        "estimator": estimator,
+        "optimizer": {"name": draw(st.sampled_from(["adam", "sgd", "lbfgs"])), "lr": draw(st.floats(1e-4, 10.0, **_fin)),
                       "steps": draw(st.integers(1, 5000))},
         "seed": draw(st.integers(0, 2**32 - 1)),
         "view": {"frames": draw(st.integers(10, 200)), "show_loss": draw(st.booleans())},
     }
+    sampled = estimator in ("mc", "samples") or any(d["key"] in ("sinkhorn", "mmd", "energy") for d in divs)
+    if sampled and draw(st.booleans()):
+        data["samples"] = draw(st.integers(16, 4096))
+    return data
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
