@@ -129,17 +129,38 @@ class _Progress:
             self.stream.flush()
 
 
-def _final_value(target, r):
-    """D(p‖q) at the fitted model: closed form when one exists, else quadrature, with the reason
-    when infinite."""
+#: sample budget for the final value of a sample divergence (Sinkhorn is O(n²) per iteration)
+_FINAL_SAMPLES = {"sinkhorn": 512}
+_FINAL_OPTIONS = {"sinkhorn": {"max_iter": 300, "tol": 1e-6}}
+
+
+def _final_value(target, r, seed: int = 0):
+    """D(p‖q) at the fitted model: closed form when one exists, else quadrature (density
+    divergences) or a seeded sample estimate with its standard error (sample divergences), with
+    the reason when infinite."""
     from .divergences.api import estimate
+    from .scenario import SAMPLE_FITTABLE
 
     try:
-        e = estimate(target, r.model(), r.divergence, "auto", **r.divergence_params)
+        if r.divergence in SAMPLE_FITTABLE:
+            e = estimate(target, r.model(), r.divergence, "auto", n=_FINAL_SAMPLES.get(r.divergence, 1000),
+                         seed=seed, options=_FINAL_OPTIONS.get(r.divergence, {}), **r.divergence_params)
+        else:
+            e = estimate(target, r.model(), r.divergence, "auto", **r.divergence_params)
         return float(e), e.estimator, e.uncertainty, e.reason
-    except ValueError:
+    except (ValueError, TypeError):
         reason = r.status[len("diverged: "):] if r.diverged else None
-        return r.final_loss, "quadrature (fit)", 0.0, reason
+        return r.final_loss, f"{r.estimator} (fit)", 0.0, reason
+
+
+def _model_line(sc) -> str:
+    m = sc.model
+    fam = {"normal": "Normal", "student_t": "Student-t", "mvn": "2D Normal (full covariance)",
+           "diag": "2D Normal (diagonal covariance)", "mixture": f"mixture of {m.components} Normal(s)"}[m.family]
+    start = ("start " + " ".join(f"{k}={v:g}" for k, v in m.init.items())) if m.init else "default start"
+    est = sc.estimator + (f", {sc.samples} samples" if sc.samples else "")
+    return (f"q (model)  = {fam}, {start}; {sc.optimizer.name} lr={sc.optimizer.lr:g}, {sc.optimizer.steps} steps, "
+            f"seed {sc.seed}; estimator {est}")
 
 
 def _cmd_fit(args, out, err) -> int:
@@ -174,10 +195,9 @@ def _cmd_fit(args, out, err) -> int:
 def _run_fit(sc, source, args, out, err, fmt) -> int:
     from . import export
     from .divergences.registry import get
-    from .scenario import run_scenario
+    from .scenario import fit_groups, run_scenario
 
-    keys = [d.key for d in sc.divergences]
-    calls = 1 if len(set(keys)) == len(keys) else len(keys)
+    calls = len(fit_groups(sc))
     bar = _Progress(calls * (sc.optimizer.steps + 1), err, enabled=not args.quiet)
     try:
         results = run_scenario(sc, callback=bar)
@@ -186,22 +206,26 @@ def _run_fit(sc, source, args, out, err, fmt) -> int:
     target = sc.build_target()
     if not args.quiet:
         print(f"{sc.title or 'scenario'}  ({source})", file=out)
-        print(f"p (target) = {json.dumps(sc.target, ensure_ascii=False)}", file=out)
-        print(f"q (model)  = Normal, start loc={sc.model.init.loc:g} scale={sc.model.init.scale:g}; "
-              f"{sc.optimizer.name} lr={sc.optimizer.lr:g}, {sc.optimizer.steps} steps, seed {sc.seed}", file=out)
+        spec = json.dumps(sc.target, ensure_ascii=False)
+        print(f"p (target) = {spec if len(spec) <= 300 else spec[:297] + '...'}", file=out)
+        print(_model_line(sc), file=out)
+    names = list(results[0].params)
+    wide = len(names) > 5  # mixtures: parameters on their own lines below the table
     rows, notes = [], []
     for r in results:
         spec = get(r.divergence)
-        value, est, unc, reason = _final_value(target, r)
+        value, est, unc, reason = _final_value(target, r, sc.seed)
         val = _fmt(value) + (f" ± {unc:.2g}" if unc and math.isfinite(value) else "")
-        rows.append([r.label, _direction(spec), _param(r.params["loc"]), _param(r.params["scale"]),
-                     val, est, r.status.split(":")[0]])
+        cols = [] if wide else [_param(r.params[k]) for k in names]
+        rows.append([r.label, _direction(spec), *cols, val, est, r.status.split(":")[0]])
+        if wide:
+            notes.append(f"  {r.label}: " + " ".join(f"{k}={_param(v)}" for k, v in r.params.items()))
         if reason:
             notes.append(f"  {r.label}: ∞ because {reason}")
         elif r.diverged:
             notes.append(f"  {r.label}: {r.status}")
-    print(_table(rows, ["divergence", "direction", "loc", "scale", "D at the fit [nats]", "estimator", "status"]),
-          file=out)
+    print(_table(rows, ["divergence", "direction", *([] if wide else names), "D at the fit [nats]", "estimator",
+                        "status"]), file=out)
     for n in notes:
         print(n, file=out)
     if args.out is not None:
@@ -298,13 +322,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="the lessons shipped with divlab", formatter_class=fmt,
                    description="The preset scenarios (lessons): id, title, divergences.",
                    epilog="example:\n  divlab presets\n")
-    f = sub.add_parser("fit", help="fit a Normal to a target with one or more divergences", formatter_class=fmt,
-                       description="Run a scenario (a preset or a JSON file): fit a Normal model q to the target p "
-                                   "by minimizing each divergence from the same start; print the fitted "
-                                   "parameters and D(p‖q) at the fit; optionally export the run.",
+    f = sub.add_parser("fit", help="fit a model to a target with one or more divergences", formatter_class=fmt,
+                       description="Run a scenario (a preset or a JSON file): fit the model q (a Normal, Student-t, "
+                                   "2D Normal or mixture, 1D or 2D) to the target p by minimizing each divergence "
+                                   "from the same start; print the fitted parameters and D(p‖q) at the fit; "
+                                   "optionally export the run.",
                        epilog="examples:\n"
                               "  divlab fit --preset two_equal_modes\n"
                               "  divlab fit --preset heavy_tails --divergence kl,hellinger --steps 200 --out fit.png\n"
+                              "  divlab fit --preset banana_2d --steps 100 --out banana.gif\n"
                               "  divlab fit --scenario my.json --out fit.html   (also .gif .png .csv .json)\n")
     src = f.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", metavar="NAME", help="a preset id (see `divlab presets`)")
