@@ -19,8 +19,8 @@ from ..divergences.registry import DivergenceSpec, get
 
 __all__ = ["fit", "FitResult", "FitBatch", "FAMILIES"]
 
-FAMILIES = ("normal",)
-OPTIMIZERS = ("adam", "sgd")
+FAMILIES = ("normal", "student_t", "diag", "mvn", "mixture")
+OPTIMIZERS = ("adam", "sgd", "lbfgs")
 MAX_STEPS = 100_000
 
 
@@ -67,10 +67,14 @@ class FitResult:
         return self.status.startswith("diverged")
 
     def model(self, step: int = -1) -> Distribution:
-        """The fitted model (or the model at trajectory index ``step``)."""
+        """The fitted model (or the model at trajectory index ``step``), for every family."""
         if self.family == "normal":
             return Normal(float(self.trajectory["loc"][step]), float(self.trajectory["scale"][step]))
-        raise ValueError(f"FitResult(family={self.family!r}): unknown family")  # pragma: no cover
+        from .families import make_family
+
+        fam = make_family("FitResult.model", self.family, 2 if "loc_x" in self.trajectory or "loc_x1" in
+                          self.trajectory else 1, self.info.get("components") if self.family == "mixture" else None)
+        return fam.model({k: float(v[step]) for k, v in self.trajectory.items()})
 
     def as_dict(self) -> dict:
         return {
@@ -106,19 +110,6 @@ def _default_init(target: Distribution) -> dict:
     return {"loc": 0.5 * (lo + hi), "scale": max((hi - lo) / 8.0, 1e-3)}
 
 
-def _random_inits(target: Distribution, restarts: int, seed: int | None, dtype=torch.float64) -> list[dict]:
-    """Random starting points around the target's box: loc uniform on the middle half of the box,
-    scale log-uniform between 1/40 and 1/8 of its width (drawn on the CPU: same on every device)."""
-    box = target.bounds().detach()
-    lo, hi = float(box[0, 0]), float(box[0, 1])
-    c, wd = 0.5 * (lo + hi), hi - lo
-    gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
-    u = torch.rand(restarts, 2, generator=gen, dtype=dtype)
-    locs = c + (u[:, 0] - 0.5) * wd / 2
-    scales = torch.exp(math.log(wd / 40) + u[:, 1] * math.log(5.0))
-    return [{"loc": float(a), "scale": float(b)} for a, b in zip(locs, scales)]
-
-
 class FitBatch(list):
     """A list of :class:`FitResult` (divergence-major: every restart of the first divergence,
     then the next divergence ...) with a few helpers."""
@@ -138,105 +129,198 @@ class FitBatch(list):
         return [r.status for r in self]
 
 
-def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps: int = 500, lr: float = 0.05,
-        init: dict | None = None, seed: int | None = 0, estimator: str = "quadrature", optimizer: str = "adam",
+def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps: int = 500, lr: float | None = None,
+        init: dict | None = None, seed: int | None = 0, estimator: str = "auto", optimizer: str = "adam",
         params: dict | None = None, n: int | None = None, tol: float = 1e-10, patience: int = 20,
-        schedule: str = "cosine", callback=None, restarts: int = 1, polish: bool = True, box=None):
+        schedule: str = "cosine", callback=None, restarts: int = 1, polish: bool = True, box=None,
+        components: int | None = None, time_budget_s: float | None = None, options: dict | None = None):
     """Fit a model of ``family`` to ``target`` by minimizing ``divergence``(target‖model).
 
+    - ``family``: "normal" (1D: loc, scale), "student_t" (1D: loc, scale, df), "diag" (2D:
+      loc_x, loc_y, scale_x, scale_y), "mvn" (2D, full covariance: ... , corr) or "mixture" of
+      ``components`` = K ≤ 5 normals (1D) or 2D normals (2D), the dimension taken from the target
+      (flat names w1..wK, loc1.. / loc_x1.., ...; see :mod:`divlab.fit.families`).
     - ``divergence``: a registry key (``dl.catalogue()``), or a list of keys (each fitted from
       the same starting points; returns a list of results).
     - ``params``: the divergence's parameters, e.g. ``{"alpha": 0.5}``; with a list of
       divergences, either one dict for all or ``{key: {...}}`` per key.
-    - ``init``: starting parameters, ``{"loc": .., "scale": ..}`` for ``normal``; default: the
-      centre of the target's box with an eighth of its width.
+    - ``estimator``: "auto" (default: "quadrature" for density divergences, "samples" for the
+      others), "quadrature" (grid, 1D or 2D), "mc" (the registry's reparameterized Monte Carlo
+      estimator, ``n`` draws, the same seed every step) or "samples" (a fixed target cloud of ``n``
+      points against reparameterized model clouds: mmd, energy, sinkhorn, wasserstein (1D),
+      sliced_wasserstein, ksd). ``options``: per-divergence settings of the samples estimator,
+      e.g. ``{"sinkhorn": {"tol": 1e-6, "max_iter": 200}}``.
+    - ``init``: starting parameters by flat name (missing ones take the default: the centre of
+      the target's box with an eighth of its width; mixtures spread over the box).
     - ``restarts``: R starting points per divergence: the first is ``init``, the others are drawn
       with ``seed`` around the target's box. With R > 1 or a list of divergences the result is a
       :class:`FitBatch` (a list of results, divergence-major); otherwise one :class:`FitResult`.
     - Every fit of the call runs in one batch (one tensor program per step, see
-      :mod:`divlab.fit.engine`); each member's path is the one it would follow alone on the same grid.
-    - ``schedule``: "cosine" (lr decays to lr/100 over ``steps``) or "constant".
+      :mod:`divlab.fit.engine` for the normal family by quadrature and :mod:`divlab.fit.generic`
+      for the rest); with Adam or SGD each member's path is the one it would follow alone.
+    - ``optimizer``: "adam" (default), "sgd" or "lbfgs" (strong-Wolfe line search on the sum of
+      the members' losses; one step = one LBFGS iteration). ``lr`` defaults to 0.05 (1.0 for
+      lbfgs). ``schedule``: "cosine" (lr decays to lr/100 over ``steps``) or "constant".
     - Stops a member early with status "converged" when its loss changes by less than
       ``tol·(1 + |loss|)`` for ``patience`` consecutive steps; "diverged: <reason>" when the loss
       becomes infinite or NaN (the trajectory keeps every finite step; the others go on).
-    - ``polish``: after the first-order steps, damped Newton steps on each finished member
-      (kept only where they lower the loss) take it to the optimum to ~1e-10; a member whose
-      gradient then vanishes is "converged".
-    - ``box``: ``[lo, hi]`` of the quadrature grid (default: the target and the starting models,
-      padded by half on each side); ``n``: grid points (default 2049).
+    - ``time_budget_s``: wall-clock budget of the run; when exceeded every unfinished member stops
+      with "stopped: wall-clock budget of X s reached after step N". ``callback(step, params, loss)``
+      (params by flat name; arrays when the batch has several members) returning ``False`` stops
+      them with "stopped: by the caller after step N". Either way trajectories are kept.
+    - ``polish`` (normal family, quadrature, adam/sgd): damped Newton steps on each finished
+      member (kept only where they lower the loss) take it to the optimum to ~1e-10.
+    - ``box``: ``[lo, hi]`` (1D) or ``[[x_lo, x_hi], [y_lo, y_hi]]`` (2D) of the quadrature grid
+      (default: the target and the starting models, padded); ``n``: grid points per axis
+      (default 2049 in 1D, from the scales within [129, 513] in 2D), or the sample size of the
+      mc / samples estimators.
     """
     from .engine import Member, run_batch
+    from .families import make_family
+    from .generic import ESTIMATORS, GMember, run_generic
 
     owner = "fit"
     if not isinstance(target, Distribution):
         raise ValueError(f"fit(target={target!r}): target must be a divlab distribution")
-    if family not in FAMILIES:
-        raise ValueError(f"fit(family={family!r}): family must be one of {', '.join(FAMILIES)}")
-    if target.dim != 1:
-        raise ValueError(f"fit(family={family!r}): the normal family is 1D but the target is {target.dim}D")
+    fam = make_family(owner, family, target.dim, components)
     many = isinstance(divergence, (list, tuple))
     divs = list(divergence) if many else [divergence]
     if not divs:
         raise ValueError("fit(divergence=[]): give at least one divergence")
-    if estimator != "quadrature":
-        raise ValueError(f"fit(estimator={estimator!r}): estimator must be 'quadrature'")
+    if estimator != "auto" and estimator not in ESTIMATORS:
+        raise ValueError(f"fit(estimator={estimator!r}): estimator must be one of auto, {', '.join(ESTIMATORS)}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"fit(optimizer={optimizer!r}): optimizer must be one of {', '.join(OPTIMIZERS)}")
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"fit(schedule={schedule!r}): schedule must be 'cosine' or 'constant'")
     steps = _check_number(owner, "steps", steps, low=0, integer=True, high=MAX_STEPS)
+    lr = (1.0 if optimizer == "lbfgs" else 0.05) if lr is None else lr
     lr = _check_number(owner, "lr", lr, low=0, low_open=True)
     restarts = _check_number(owner, "restarts", restarts, low=1, integer=True, high=4096)
     tol = _check_number(owner, "tol", tol, low=0)
     patience = _check_number(owner, "patience", patience, low=1, integer=True)
-    if box is not None:
-        try:
-            bl, bh = (float(x) for x in box)
-        except (TypeError, ValueError):
-            raise ValueError(f"fit(box={box!r}): box must be [lo, hi]") from None
-        if not (math.isfinite(bl) and math.isfinite(bh) and bh > bl):
-            raise ValueError(f"fit(box={box!r}): box must be finite with hi > lo")
-        box = [bl, bh]
-    specs, dps = [], []
+    if time_budget_s is not None:
+        time_budget_s = _check_number(owner, "time_budget_s", time_budget_s, low=0, low_open=True)
+    if n is not None:
+        n = _check_number(owner, "n", n, low=3, integer=True, high=1 << 20)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"fit(callback={callback!r}): callback must be callable")
+    box = _check_box(box, target.dim)
+    specs, dps, ests = [], [], []
     per_key = _is_per_key(params)
     for d in divs:
         spec: DivergenceSpec = d if isinstance(d, DivergenceSpec) else get(d)
-        if spec.from_logs is None:
-            raise ValueError(f"fit(divergence={spec.key!r}): only density divergences can be fitted by quadrature here")
         given = (params or {}).get(spec.key, {}) if per_key else params
         specs.append(spec)
         dps.append(spec.resolve_params(dict(given or {}), owner=f"fit(divergence={spec.key!r})"))
-    base = _default_init(target)
-    init = dict(base if init is None else init)
-    unknown = sorted(set(init) - {"loc", "scale"})
-    if unknown:
-        raise ValueError(f"fit(init={init!r}): unknown parameter {unknown[0]!r} (allowed: loc, scale)")
-    loc0 = _check_number("fit(init)", "loc", init.get("loc", base["loc"]))
-    scale0 = _check_number("fit(init)", "scale", init.get("scale", base["scale"]), low=0, low_open=True)
-    inits = [{"loc": loc0, "scale": scale0}] + (_random_inits(target, restarts - 1, seed) if restarts > 1 else [])
+        ests.append(_estimator_for(spec, estimator, fam, target))
+    _check_options(options, specs, ests)
+    base = fam.default_init(target)
+    given_init = {} if init is None else init
+    if not isinstance(given_init, dict):
+        raise ValueError(f"fit(init={init!r}): init must be a dict of parameters by name ({', '.join(fam.names)})")
+    init0 = fam.check_init(owner, given_init, base)
+    extra = [fam.check_init(owner, r, r) for r in fam.random_inits(target, restarts - 1, seed)] if restarts > 1 else []
+    inits = [init0] + extra
+    fast = family == "normal" and optimizer in ("adam", "sgd") and all(e == "quadrature" for e in ests)
     if seed is not None:
         torch.manual_seed(seed)
-    members = [Member(spec, dp, ini["loc"], ini["scale"]) for spec, dp in zip(specs, dps) for ini in inits]
-    outs, info = run_batch(target, members, steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, tol=tol,
-                           patience=patience, n=n, box=box, polish=polish, callback=callback)
+    if fast:
+        box1 = None if box is None else box[0]
+        members = [Member(spec, dp, ini["loc"], ini["scale"]) for spec, dp in zip(specs, dps) for ini in inits]
+        outs, info = run_batch(target, members, steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, tol=tol,
+                               patience=patience, n=n, box=box1, polish=polish, callback=callback,
+                               time_budget_s=time_budget_s)
+    else:
+        members = [GMember(spec, dp, est, ini) for spec, dp, est in zip(specs, dps, ests) for ini in inits]
+        outs, info = run_generic(target, fam, members, steps=steps, lr=lr, optimizer=optimizer, schedule=schedule,
+                                 tol=tol, patience=patience, n=n, box=box, seed=seed, options=options,
+                                 callback=callback, time_budget_s=time_budget_s)
     results = []
-    for k, (m, o) in enumerate(zip(members, outs)):
-        th = o["theta"]
-        traj = {"loc": th[:, 0].copy(), "scale": np.exp(th[:, 1])}
+    for k, (m, o, est, ini) in enumerate(zip(members, outs, [e for e in ests for _ in inits], inits * len(specs))):
+        traj = fam.flat(np.asarray(o["theta"], dtype=float))
+        extra_info = {key: info[key] for key in ("grid_box", "grid_points", "grid_shape") if key in info}
+        extra_info.update({key: v for key, v in info.items() if key.startswith("sinkhorn")})
         results.append(FitResult(
             family=family, divergence=m.spec.key,
             divergence_params={a: b for a, b in m.dparams.items() if not callable(b)},
-            params={"loc": float(traj["loc"][-1]), "scale": float(traj["scale"][-1])}, trajectory=traj,
+            params={name: float(arr[-1]) for name, arr in traj.items()}, trajectory=traj,
             losses=np.asarray(o["losses"], dtype=float), status=o["status"], steps=len(o["losses"]) - 1,
-            init={"loc": m.loc, "scale": m.scale}, lr=lr, optimizer=optimizer, seed=seed,
+            init=dict(ini), lr=lr, optimizer=optimizer, estimator=est, seed=seed,
             elapsed_s=info["elapsed_s"] / len(members),
-            info={"grid_box": info["grid_box"], "grid_points": info["grid_points"], "restart": k % restarts,
-                  "batch": info["batch"], "polish_steps": o.get("polish_steps", 0),
-                  "batch_elapsed_s": info["elapsed_s"]},
+            info={**extra_info, "restart": k % restarts, "batch": info["batch"],
+                  "polish_steps": o.get("polish_steps", 0), "batch_elapsed_s": info["elapsed_s"],
+                  "components": fam.K if family == "mixture" else None},
         ))
     if not many and restarts == 1:
         return results[0]
     return FitBatch(results)
+
+
+def _check_box(box, dim):
+    """``box`` as [[lo, hi]] (1D, also given as [lo, hi]) or [[x_lo, x_hi], [y_lo, y_hi]] (2D)."""
+    if box is None:
+        return None
+    try:
+        arr = np.asarray(box, dtype=float)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is not None and dim == 1 and arr.shape == (2,):
+        arr = arr.reshape(1, 2)
+    if arr is None or arr.shape != (dim, 2):
+        want = "[lo, hi]" if dim == 1 else "[[x_lo, x_hi], [y_lo, y_hi]]"
+        raise ValueError(f"fit(box={box!r}): box must be {want}")
+    if not (np.isfinite(arr).all() and (arr[:, 1] > arr[:, 0]).all()):
+        raise ValueError(f"fit(box={box!r}): box must be finite with hi > lo")
+    return arr.tolist()
+
+
+def _estimator_for(spec: DivergenceSpec, estimator: str, fam, target) -> str:
+    from .sample_losses import SAMPLE_LOSSES
+
+    owner = f"fit(divergence={spec.key!r}, estimator={estimator!r})"
+    if estimator == "auto":
+        estimator = "quadrature" if spec.from_logs is not None else "samples"
+    if estimator == "quadrature":
+        if spec.from_logs is None:
+            raise ValueError(f"{owner}: {spec.key} has no density formula for quadrature; use estimator='samples'")
+        if not getattr(target, "has_density", True):
+            raise ValueError(f"{owner}: the target {type(target).__name__} has no density; use a sample-based "
+                             "divergence with estimator='samples'")
+    elif estimator == "mc":
+        if "mc" not in spec.estimator_fns:
+            have = ", ".join(k for k in spec.estimator_fns) or "none"
+            raise ValueError(f"{owner}: {spec.key} has no Monte Carlo estimator (its estimators: {have})")
+        if not fam.has_rsample:
+            raise ValueError(f"{owner}: a {fam.describe()} has no reparameterized sampler (the component choice "
+                             "is discrete); use estimator='quadrature' or 'samples'")
+    elif estimator == "samples":
+        if spec.key not in SAMPLE_LOSSES:
+            raise ValueError(f"{owner}: no sample estimator for fitting {spec.key} (sample-based divergences: "
+                             f"{', '.join(SAMPLE_LOSSES)}); density divergences use 'quadrature' or 'mc'")
+        if spec.key == "wasserstein" and fam.dim != 1:
+            raise ValueError(f"{owner}: exact Wasserstein fits are 1D only; use sliced_wasserstein or sinkhorn in 2D")
+        if spec.key == "ksd" and not getattr(target, "has_density", True):
+            raise ValueError(f"{owner}: KSD needs the target's score; {type(target).__name__} has no density")
+    return estimator
+
+
+def _check_options(options, specs, ests):
+    from .generic import SAMPLE_OPTIONS
+
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise ValueError(f"fit(options={options!r}): options must be a dict {{divergence key: {{option: value}}}}")
+    keys = {s.key for s, e in zip(specs, ests) if e == "samples"}
+    for k, o in options.items():
+        if k not in keys or not isinstance(o, dict):
+            raise ValueError(f"fit(options={options!r}): options are per divergence fitted with estimator='samples' "
+                             f"(here: {', '.join(sorted(keys)) or 'none'})")
+        bad = sorted(set(o) - set(SAMPLE_OPTIONS.get(k, {})))
+        if bad:
+            allowed = ", ".join(SAMPLE_OPTIONS.get(k, {})) or "none"
+            raise ValueError(f"fit(options={{{k!r}: ...}}): unknown option {bad[0]!r} (allowed: {allowed})")
 
 
 def _is_per_key(params) -> bool:

@@ -50,7 +50,14 @@ MASS_TOL = 1e-3
 SMALL_PROBLEM = 1 << 18
 
 # failure codes, per member
-OK, LEFT_GRID, LOSS_NAN, LOSS_INF, GRAD_BAD, OVERFLOW, CONVERGED, MAX_STEPS = range(8)
+OK, LEFT_GRID, LOSS_NAN, LOSS_INF, GRAD_BAD, OVERFLOW, CONVERGED, MAX_STEPS, STOPPED_BUDGET, STOPPED_CALLER = range(10)
+
+
+def stop_status(code: int, budget: float | None, step: int) -> str:
+    """The status of a member stopped with the whole batch (wall-clock budget or the caller)."""
+    if code == STOPPED_BUDGET:
+        return f"stopped: wall-clock budget of {budget:g} s reached after step {step}"
+    return f"stopped: by the caller after step {step}"
 
 
 @dataclass
@@ -164,21 +171,28 @@ def _threads_for(n_elements: int, device: torch.device):
 
 def run_batch(target: Distribution, members: list[Member], *, steps: int, lr: float, optimizer: str = "adam",
               schedule: str = "cosine", tol: float = 1e-10, patience: int = 20, n: int | None = None,
-              box=None, polish: bool = True, polish_steps: int = 30, callback=None, grid: Grid | None = None):
+              box=None, polish: bool = True, polish_steps: int = 30, callback=None, grid: Grid | None = None,
+              time_budget_s: float | None = None):
     """Run every member of the batch; returns (per-member dicts, batch info).
 
     Each dict holds ``status``, ``theta`` (T, 2) = (loc, log scale) per recorded step,
     ``losses`` (T,), ``code`` and ``polish_steps``. See :func:`divlab.fit.core.fit`.
+
+    ``time_budget_s``: wall-clock seconds for the loop; when exceeded every unfinished member
+    stops with "stopped: wall-clock budget of X s reached after step N" (trajectory kept, no
+    polish). ``callback(step, params, loss)`` returning ``False`` stops them likewise
+    ("stopped: by the caller after step N").
     """
     if grid is None:
         grid = prepare_grid(target, [m.loc for m in members], [m.scale for m in members], n=n, box=box)
     with _threads_for(grid.n * len(members), target.device):
         return _run_batch(target, members, steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, tol=tol,
-                          patience=patience, polish=polish, polish_steps=polish_steps, callback=callback, grid=grid)
+                          patience=patience, polish=polish, polish_steps=polish_steps, callback=callback, grid=grid,
+                          time_budget_s=time_budget_s)
 
 
 def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience, polish, polish_steps, callback,
-               grid):
+               grid, time_budget_s=None):
     B = len(members)
     dev, dt = target.device, target.dtype
     locs0 = [m.loc for m in members]
@@ -199,6 +213,7 @@ def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience
     hist_theta, hist_loss = [], []
     t0 = time.perf_counter()
     step = 0
+    stop_code = stop_step = None
     for step in range(steps + 1):
         theta.grad = None
         lqn, lmass = bt.log_q(theta)
@@ -216,8 +231,14 @@ def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience
         last = torch.where(fail, step - 1, last)
         active = active & ~fail
         last = torch.where(active, step, last)
-        if callback is not None:
-            _callback(callback, step, theta.detach(), v, B)
+        if callback is not None and _callback(callback, step, theta.detach(), v, B) is False:
+            stop_code, stop_step = STOPPED_CALLER, step
+        elif time_budget_s is not None and step < steps and time.perf_counter() - t0 > time_budget_s:
+            stop_code, stop_step = STOPPED_BUDGET, step
+        if stop_code is not None:
+            code = torch.where(active, stop_code, code)
+            active = torch.zeros_like(active)
+            break
         if step == steps:
             code = torch.where(active, MAX_STEPS, code)
             break
@@ -262,7 +283,8 @@ def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience
     for i, m in enumerate(members):
         c, li = int(code_np[i]), int(last_np[i])
         fail_step = li + 1
-        status = _status(c, li, lrs[i], bt, m, H, fail_step, grid)
+        status = (stop_status(c, time_budget_s, stop_step) if c in (STOPPED_BUDGET, STOPPED_CALLER)
+                  else _status(c, li, lrs[i], bt, m, H, fail_step, grid))
         if li < 0:  # failed at the very start: keep the start so the trajectory is never empty
             traj = np.array([[m.loc, math.log(m.scale)]])
             losses = np.array([math.inf])
@@ -281,9 +303,8 @@ def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience
 def _callback(callback, step, theta, v, B):
     th = theta.cpu().numpy()
     if B == 1:
-        callback(step, {"loc": float(th[0, 0]), "scale": float(np.exp(th[0, 1]))}, float(v[0]))
-    else:
-        callback(step, {"loc": th[:, 0].copy(), "scale": np.exp(th[:, 1])}, v.cpu().numpy())
+        return callback(step, {"loc": float(th[0, 0]), "scale": float(np.exp(th[0, 1]))}, float(v[0]))
+    return callback(step, {"loc": th[:, 0].copy(), "scale": np.exp(th[:, 1])}, v.cpu().numpy())
 
 
 def _status(c, li, lr, bt: _Batch, m: Member, H, fail_step, grid) -> str:
