@@ -1,27 +1,93 @@
 """divlab Streamlit entry point: navigation over the pages and the shared sidebar.
 
 Run with ``streamlit run app.py``. Pages are thin: widgets in, divlab calls, figures out.
+
+The shared state is one :class:`divlab.Scenario` in ``st.session_state["scenario"]`` (the last
+good one). It lives in the URL (``?s=...``), so a link reproduces the exact state; the sidebar
+imports and exports it as JSON. Decisions about the URL and files are made by plain functions in
+:mod:`divlab.app_support`; this file only wires them to widgets.
 """
+
+from pathlib import Path
 
 import streamlit as st
 
 import divlab
+from divlab import app_support as sup
 from divlab.device import describe
 
 st.set_page_config(page_title="divlab", layout="wide")
+ss = st.session_state
+ROOT = Path(__file__).resolve().parent
 
-pages = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/fit_1d.py", title="Fit 1D", icon="📈"),
+# widget values of every page survive page switches: re-assigning a widget's key turns it into
+# plain session state that Streamlit does not clean up when the widget is not on the page
+for _key in list(ss.keys()):
+    if sup.persist_key(_key):
+        ss[_key] = ss[_key]
+
+# -- the scenario: from the URL on a new session or a pasted link, else the last good one ----------
+_resolved = sup.resolve_url_state(st.query_params.get_all(sup.URL_PARAM) or None, ss.get(sup.SCENARIO_KEY),
+                                  ss.get("scenario_param"))
+if _resolved.error:
+    ss["url_error"] = _resolved.error
+if _resolved.loaded or sup.SCENARIO_KEY not in ss:
+    sup.set_scenario(ss, _resolved.scenario, "url" if st.query_params.get(sup.URL_PARAM) and not _resolved.error
+                     else "default")
+
+_PAGES = [
+    ("home", "🏠"), ("fit_1d", "📈"), ("fit_2d", "🗺️"), ("race", "🏁"), ("families", "🎚️"),
+    ("landscape", "⛰️"), ("flows", "🌊"), ("calculator", "🧮"), ("theory", "📐"),
 ]
+pages = [st.Page(sup.PAGE_FILES[name], title=sup.PAGE_TITLES[name], icon=icon, default=name == "home")
+         for name, icon in _PAGES if (ROOT / sup.PAGE_FILES[name]).exists()]
 nav = st.navigation(pages)
 
 with st.sidebar:
     st.markdown(f"**divlab** {divlab.__version__}")
+    st.caption("p = target (fixed), q = model (fitted), D(p‖q) in nats.")
     try:
         st.caption(f"Device: {describe()}")
     except ValueError as exc:  # e.g. DIVLAB_DEVICE names a device this machine lacks
         st.error(str(exc))
-    st.caption("p = target (fixed), q = model (fitted), D(p‖q) in nats.")
+    if ss.get("url_error"):
+        st.error(ss["url_error"])
+        if st.button("Dismiss", key="sidebar_dismiss_url_btn"):
+            ss.pop("url_error", None)
+            st.rerun()
+    st.subheader("Scenario")
+    upload = st.file_uploader("Import scenario (JSON)", type=["json"], key="sidebar_upload",
+                              help="A file exported here (or by `divlab fit --export`). Size and nesting are "
+                                   "checked before reading; a bad file leaves the current scenario as it is.")
+    if upload is not None and ss.get("upload_done") != upload.file_id:
+        ss["upload_done"] = upload.file_id
+        try:
+            sup.set_scenario(ss, sup.scenario_from_upload(upload.getvalue(), upload.name), "upload")
+        except ValueError as exc:
+            ss["upload_error"] = str(exc)
+            ss.pop("upload_ok", None)
+        else:
+            ss.pop("upload_error", None)
+            ss.pop("url_error", None)
+            ss["upload_ok"] = f"Loaded {upload.name}."
+    if ss.get("upload_error"):
+        st.error(ss["upload_error"] + " The current scenario is kept.")
+    elif ss.get("upload_ok"):
+        st.success(ss["upload_ok"])
+    # filled after the page ran, so export and link show the state the page just set
+    share_box = st.container()
 
 nav.run()
+
+sc = ss[sup.SCENARIO_KEY]
+param = sc.to_url_param()
+if st.query_params.get(sup.URL_PARAM) != param:
+    st.query_params[sup.URL_PARAM] = param
+ss["scenario_param"] = param
+with share_box:
+    st.download_button("Export scenario (JSON)", sup.export_json(sc), file_name=sup.export_name(sc),
+                       mime="application/json", key="sidebar_export_btn", on_click="ignore")
+    base = (st.context.url or "").split("?")[0]
+    st.caption("Share link (the URL holds the scenario; opening it restores this exact state):")
+    st.code(base + sup.share_query(sc), language=None, wrap_lines=True)
+    st.caption(f"{len(sc.divergences)} divergence(s) · {sc.model.family} model · seed {sc.seed}")

@@ -17,11 +17,16 @@ No Streamlit import: pages call these functions with widget values and render wh
 from __future__ import annotations
 
 import math
+import json as _json
+from dataclasses import dataclass as _dataclass
 from typing import Any, Sequence
+
+import numpy as np
 
 from .distributions import Distribution, Laplace, Mixture, Normal, StudentT, Uniform
 from .divergences.registry import DivergenceSpec, Param, catalogue, get
 from .fit import FitResult, fit
+from .scenario import Scenario, presets
 
 __all__ = [
     "COLUMNS", "FAMILIES", "DEFAULT_COMPONENTS", "DEFAULT_DIVERGENCES", "ComponentError", "table_records",
@@ -53,6 +58,8 @@ def table_records(table: Any) -> list[dict]:
         return [dict(r) for r in table.to_dict(orient="records")]
     if isinstance(table, dict):
         raise ComponentError("the component table must be a list of rows, not a single dict")
+    if isinstance(table, (str, bytes)) or not hasattr(table, "__iter__"):  # e.g. a tampered URL/session value
+        raise ComponentError(f"the component table must be a list of rows, got {type(table).__name__}")
     rows = list(table)
     for i, r in enumerate(rows, start=1):
         if not isinstance(r, dict):
@@ -223,3 +230,630 @@ def result_rows(results: Sequence[FitResult]) -> list[dict]:
             "status": r.status,
         })
     return rows
+
+
+# =============================================================================================
+# the shared scenario state (sidebar: import, export, share link; pages: read and update it)
+# =============================================================================================
+#
+# The app keeps one canonical :class:`~divlab.scenario.Scenario` per browser session (the last
+# good one). Pages read it to seed their widgets and write a new one when their widgets change.
+# Everything below is plain Python: the pages pass widget values in and get scenarios, rows and
+# messages back.
+
+
+#: session-state keys shared by app.py and the pages
+SCENARIO_KEY = "scenario"          # the current (last good) Scenario
+VERSION_KEY = "scenario_version"   # bumped when a scenario is loaded from outside (URL, upload, lesson)
+URL_PARAM = "s"                    # the query parameter that holds the scenario
+#: page files by the short names used in lessons (``preset["page"]``) and links
+PAGE_FILES = {
+    "home": "pages/home.py", "fit_1d": "pages/fit_1d.py", "fit_2d": "pages/fit_2d.py", "race": "pages/race.py",
+    "families": "pages/families.py", "landscape": "pages/landscape.py", "flows": "pages/flows.py",
+    "calculator": "pages/calculator.py", "theory": "pages/theory.py",
+}
+PAGE_TITLES = {
+    "home": "Home", "fit_1d": "Fit 1D", "fit_2d": "Fit 2D", "race": "Race", "families": "Families",
+    "landscape": "Landscape", "flows": "Flows", "calculator": "Calculator", "theory": "Theory",
+}
+DEFAULT_LESSON = "two_equal_modes"
+
+
+def default_scenario() -> Scenario:
+    """The scenario a new session starts with: the two-equal-modes lesson (forward vs reverse KL
+    on the bimodal target of DESIGN.md), or the same built by hand if the lesson is missing."""
+    for p in presets():
+        if p["id"] == DEFAULT_LESSON:
+            return p["scenario"]
+    return build_scenario(spec_from_components(DEFAULT_COMPONENTS), [(k, {}) for k in DEFAULT_DIVERGENCES],
+                          {"loc": -2.0, "scale": 1.0})
+
+
+def scenario_from_upload(data: Any, name: str = "uploaded file") -> Scenario:
+    """A scenario from the bytes (or text) of an uploaded JSON file; ``ValueError`` with one line
+    naming the file and what is wrong (size, depth, JSON syntax, field path)."""
+    if data is None:
+        raise ValueError(f"{name}: no file")
+    try:
+        return Scenario.from_json(data)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def scenario_from_url(value: Any) -> Scenario:
+    """The scenario held by the ``?s=`` query parameter (a list takes its last value);
+    ``ValueError`` saying the link is damaged and why."""
+    if isinstance(value, (list, tuple)):
+        value = value[-1] if value else ""
+    try:
+        return Scenario.from_url_param(value)
+    except ValueError as exc:
+        raise ValueError(f"The shared link is damaged or was edited, so it was ignored: {exc}") from None
+
+
+@_dataclass
+class Resolved:
+    """What app.py should do with the URL on this run: the scenario to use, whether it was just
+    loaded from the URL (bump the version so pages reseed their widgets) and a message to show."""
+
+    scenario: Scenario
+    loaded: bool
+    error: str | None = None
+
+
+def resolve_url_state(url_value: Any, current: Scenario | None, current_param: str | None) -> Resolved:
+    """Decide the session's scenario from the URL. A new session (``current`` None) opens the
+    link's scenario, or the default; a link that differs from the session's own state (the user
+    pasted another one) is loaded; a damaged link keeps the last good scenario (or the default)
+    and returns the reason."""
+    if isinstance(url_value, (list, tuple)):
+        url_value = url_value[-1] if url_value else None
+    base = current if current is not None else default_scenario()
+    if not url_value:
+        return Resolved(base, loaded=current is None)
+    if current is not None and url_value == current_param:
+        return Resolved(current, loaded=False)
+    try:
+        sc = scenario_from_url(url_value)
+    except ValueError as exc:
+        return Resolved(base, loaded=current is None, error=str(exc))
+    return Resolved(sc, loaded=True)
+
+
+def export_json(sc: Scenario) -> str:
+    """The scenario as the JSON file the sidebar downloads (import reads it back exactly)."""
+    return sc.to_json()
+
+
+def share_query(sc: Scenario) -> str:
+    """The query string of a share link: ``?s=<urlsafe base64 of the compressed JSON>``."""
+    return f"?{URL_PARAM}={sc.to_url_param()}"
+
+
+def scenario_dict(sc: Scenario) -> dict:
+    return sc.to_dict()
+
+
+def init_of(sc: Scenario) -> dict:
+    """The model's starting parameters as a plain dict (empty when the scenario leaves it out)."""
+    init = sc.model.init
+    if init is None:
+        return {}
+    if hasattr(init, "model_dump"):
+        return dict(init.model_dump())
+    return dict(init)
+
+
+def build_scenario(target_spec: dict, divergences: Sequence[tuple[str, dict]], init: dict | None, *,
+                   family: str = "normal", steps: int = 300, lr: float = 0.05, optimizer: str = "adam",
+                   estimator: str = "quadrature", seed: int = 0, title: str = "", frames: int = 60,
+                   base: Scenario | None = None) -> Scenario:
+    """A validated scenario from page widget values (``ValueError`` with the field path).
+    Fields the page does not edit (view, samples, mixture components) come from ``base``."""
+    data = base.to_dict() if base is not None else {}
+    model = {"family": family}
+    if init:
+        model["init"] = {k: float(v) for k, v in init.items()}
+    if base is not None and family == base.model.family and getattr(base.model, "components", None) is not None:
+        model["components"] = base.model.components
+    data.update({
+        "version": 1, "title": title if title or base is None else base.title, "target": target_spec, "model": model,
+        "divergences": [{"key": k, "params": dict(p)} for k, p in divergences],
+        "estimator": estimator, "optimizer": {"name": optimizer, "lr": float(lr), "steps": int(steps)},
+        "seed": int(seed),
+    })
+    data.setdefault("view", {"frames": frames, "show_loss": True})
+    if estimator == "quadrature":
+        data.pop("samples", None)
+    return Scenario.from_dict(data)
+
+
+# -- component table <-> distribution spec ------------------------------------------------------
+
+def spec_from_components(table: Any) -> dict:
+    """The JSON spec of the target described by a component table (validated)."""
+    return mixture_from_rows(table).to_spec()
+
+
+def _row_from_spec(spec: dict) -> dict | None:
+    t = spec.get("type")
+    if t == "normal":
+        return {"weight": 1.0, "family": "normal", "loc": float(spec["loc"]), "scale": float(spec["scale"]), "df": None}
+    if t == "laplace":
+        return {"weight": 1.0, "family": "laplace", "loc": float(spec["loc"]), "scale": float(spec["scale"]), "df": None}
+    if t == "student_t":
+        return {"weight": 1.0, "family": "student_t", "loc": float(spec.get("loc", 0.0)),
+                "scale": float(spec.get("scale", 1.0)), "df": float(spec["df"])}
+    if t == "uniform":
+        lo, hi = spec.get("low"), spec.get("high")
+        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
+            return {"weight": 1.0, "family": "uniform", "loc": (lo + hi) / 2, "scale": (hi - lo) / 2, "df": None}
+    return None
+
+
+def components_from_spec(spec: dict) -> list[dict] | None:
+    """Component-table rows for a 1D target spec, or None when the target is not a mixture of
+    table families (a drawn grid density, a 2D shape, a point cloud)."""
+    if not isinstance(spec, dict):
+        return None
+    if spec.get("type") == "mixture":
+        comps, weights = spec.get("components") or [], spec.get("weights")
+        rows = []
+        for i, c in enumerate(comps):
+            r = _row_from_spec(c) if isinstance(c, dict) else None
+            if r is None:
+                return None
+            r["weight"] = float(weights[i]) if weights is not None else 1.0
+            rows.append(r)
+        return rows or None
+    r = _row_from_spec(spec)
+    return [r] if r is not None else None
+
+
+def target_kind(spec: dict) -> str:
+    """How a page can show a target: "table" (1D mixture of table families), "drawn" (1D grid
+    density), "1d" (another 1D target), "2d"."""
+    from .distributions import from_spec
+
+    if components_from_spec(spec) is not None:
+        return "table"
+    d = from_spec(spec)
+    if d.dim != 1:
+        return "2d"
+    return "drawn" if spec.get("type") == "grid" else "1d"
+
+
+# -- divergence choices as text ("0.1, 0.5, 0.9") -------------------------------------------------
+
+def format_param_values(values: Sequence[float]) -> str:
+    return ", ".join(f"{float(v):g}" for v in values)
+
+
+def parse_param_values(spec: DivergenceSpec, param: Param, text: Any) -> list[float]:
+    """The values typed for a divergence parameter (comma- or space-separated), each checked
+    against the registry; ``ValueError`` naming the divergence, the parameter and the bad value."""
+    label = f"{spec.name}: {param.label or param.name}"
+    if text is None or not str(text).strip():
+        raise ValueError(f"{label}: enter at least one value (e.g. {param.default:g})")
+    parts = [t for t in str(text).replace(";", ",").replace(" ", ",").split(",") if t.strip()]
+    out = []
+    for t in parts:
+        try:
+            v = float(t)
+        except ValueError:
+            raise ValueError(f"{label}: {t.strip()!r} is not a number") from None
+        if not math.isfinite(v):
+            raise ValueError(f"{label}: {t.strip()!r} is not a finite number")
+        try:
+            spec.resolve_params({param.name: v})
+        except ValueError as exc:
+            raise ValueError(f"{label}: {exc}") from None
+        out.append(v)
+    return out
+
+
+def expand_choices(spec: DivergenceSpec, values: dict[str, list[float]]) -> list[tuple[str, dict]]:
+    """One (key, params) per value of the divergence's single parameter (the registry's
+    fittable divergences have at most one); no parameter: one choice with defaults."""
+    if not spec.params:
+        return [(spec.key, {})]
+    p = spec.params[0]
+    vals = values.get(p.name) or [float(p.default)]
+    return [(spec.key, {p.name: float(v)}) for v in vals]
+
+
+def choices_by_key(sc: Scenario) -> dict[str, dict[str, list[float]]]:
+    """The scenario's divergence choices grouped by key: {key: {param: [values...]}} (order kept)."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for d in sc.divergences:
+        entry = out.setdefault(d.key, {})
+        for name, v in d.params.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                entry.setdefault(name, []).append(float(v))
+    return out
+
+
+# -- lessons -------------------------------------------------------------------------------------
+
+#: lessons that also teach on another page than the one they name: {lesson id: page}
+LESSON_ALSO = {
+    "alpha_continuum": "families", "renyi_order": "families", "gradient_weights": "theory",
+    "separated_modes": "landscape", "two_equal_modes": "landscape", "symmetric_divergences": "race",
+    "distillation_failure_modes": "race", "disjoint_supports": "calculator", "heavy_tails": "calculator",
+    "unequal_weights": "theory",
+}
+
+
+def lesson_cards() -> list[dict]:
+    """The lesson gallery: id, title, one sentence (the first of ``look_for``), the page it opens
+    on (a key of :data:`PAGE_FILES`), and its scenario."""
+    out = []
+    for p in presets():
+        page = p["page"] if p["page"] in PAGE_FILES else "fit_1d"
+        out.append({"id": p["id"], "title": p["title"], "sentence": first_sentence(p["look_for"]),
+                    "look_for": p["look_for"], "page": page, "also": LESSON_ALSO.get(p["id"]),
+                    "scenario": p["scenario"]})
+    return out
+
+
+def first_sentence(text: str, limit: int = 220) -> str:
+    """The first sentence of a paragraph (cut at ``limit`` characters with an ellipsis)."""
+    text = " ".join(str(text).split())
+    for i, ch in enumerate(text):
+        if ch in ".!?" and (i + 1 == len(text) or text[i + 1] == " ") and i > 10:
+            text = text[: i + 1]
+            break
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# =============================================================================================
+# drawing a 1D target: a freehand curve on a canvas -> a smoothed, normalized GridDensity
+# =============================================================================================
+
+class DrawingError(ValueError):
+    """The drawing cannot be turned into a density; the message says what to draw instead."""
+
+
+#: smallest horizontal extent of a drawing, as a fraction of the canvas width
+MIN_SPAN = 0.03
+#: largest fraction of the canvas that may be inked before the drawing counts as "filled"
+MAX_INK = 0.5
+
+
+def canvas_points(json_data: Any) -> list[list[tuple[float, float]]]:
+    """The strokes of a drawable-canvas result (fabric.js JSON) as lists of (x, y) pixels, in
+    drawing order. Path commands (M, L, Q, C) give their end points; lines and other shapes are
+    ignored except "line" (its two ends)."""
+    strokes = []
+    if not isinstance(json_data, dict):
+        return strokes
+    for obj in json_data.get("objects") or []:
+        if not isinstance(obj, dict):
+            continue
+        pts: list[tuple[float, float]] = []
+        if obj.get("type") == "path":
+            for cmd in obj.get("path") or []:
+                nums = [c for c in cmd[1:] if isinstance(c, (int, float))] if isinstance(cmd, list) else []
+                if len(nums) >= 2 and all(math.isfinite(v) for v in nums[-2:]):
+                    pts.append((float(nums[-2]), float(nums[-1])))
+        elif obj.get("type") == "line":
+            left, top = float(obj.get("left", 0.0)), float(obj.get("top", 0.0))
+            for a, b in (("x1", "y1"), ("x2", "y2")):
+                if isinstance(obj.get(a), (int, float)) and isinstance(obj.get(b), (int, float)):
+                    pts.append((left + float(obj[a]), top + float(obj[b])))
+        if pts:
+            strokes.append(pts)
+    return strokes
+
+
+def ink_fraction(image: Any, background_threshold: float = 128.0) -> float:
+    """Fraction of canvas pixels that are inked (dark on the white background) in an RGBA image
+    array of shape (H, W, 4); 0 for no image."""
+    if image is None:
+        return 0.0
+    arr = np.asarray(image, dtype=float)
+    if arr.ndim != 3 or arr.shape[2] < 3 or arr.size == 0:
+        return 0.0
+    dark = arr[:, :, :3].mean(axis=2) < background_threshold
+    if arr.shape[2] == 4:
+        dark &= arr[:, :, 3] > 0
+    return float(dark.mean())
+
+
+def _densify(pts: list[tuple[float, float]], step: float = 1.0) -> np.ndarray:
+    out = [pts[0]]
+    for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+        k = max(1, int(math.ceil(max(abs(x1 - x0), abs(y1 - y0)) / step)))
+        for j in range(1, k + 1):
+            t = j / k
+            out.append((x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
+    return np.asarray(out, dtype=float)
+
+
+def density_from_strokes(strokes: Sequence[Sequence[tuple[float, float]]], width: float, height: float,
+                         x_range: tuple[float, float] = (-6.0, 6.0), *, n: int = 201, smooth: float = 0.02,
+                         ink: float = 0.0) -> dict:
+    """Turn a freehand drawing into a 1D GridDensity spec ``{"type": "grid", "x", "values"}``.
+
+    The height of the drawing above the canvas's bottom edge at each horizontal pixel (the
+    highest stroke point there; straight segments between recorded points) is the density up to
+    a constant; columns with no stroke are 0. It is smoothed with a Gaussian of width
+    ``smooth`` × the canvas width, mapped to ``x_range`` on ``n`` points and normalized by
+    GridDensity. Raises :class:`DrawingError` for an empty canvas, a single dot (narrower than
+    :data:`MIN_SPAN` of the width), a curve lying on the bottom edge, or a canvas more than
+    :data:`MAX_INK` inked (``ink``, from :func:`ink_fraction`)."""
+    try:
+        width, height = float(width), float(height)
+        lo, hi = float(x_range[0]), float(x_range[1])
+    except (TypeError, ValueError, IndexError):
+        raise DrawingError(f"x range must be two numbers, got {x_range!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise DrawingError(f"x range: the right end must be larger than the left end (got {lo:g} .. {hi:g})")
+    if width <= 0 or height <= 0:
+        raise DrawingError(f"canvas size must be positive (got {width:g} × {height:g})")
+    if ink > MAX_INK:
+        raise DrawingError(f"The canvas is {100 * ink:.0f}% filled: a density is one curve, not a painted area. "
+                           "Clear it (bin icon) and draw a single curve from left to right.")
+    strokes = [s for s in strokes if len(s)]
+    if not strokes:
+        raise DrawingError("The canvas is empty: draw the target density as one curve from left to right.")
+    pts = np.concatenate([_densify(list(s)) for s in strokes])
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    xs = np.clip(pts[:, 0], 0.0, width)
+    hs = np.clip((height - pts[:, 1]) / height, 0.0, 1.0)
+    if xs.max() - xs.min() < MIN_SPAN * width:
+        raise DrawingError("That is a single dot: draw a curve across the canvas (its height is the density).")
+    cols = int(math.ceil(width))
+    col = np.minimum((xs / width * cols).astype(int), cols - 1)
+    prof = np.zeros(cols)
+    np.maximum.at(prof, col, hs)
+    if prof.max() <= 0.01:
+        raise DrawingError("The curve lies on the bottom edge, where the density is 0: draw it higher.")
+    sigma = max(smooth * cols, 0.0)
+    if sigma > 0:
+        k = np.arange(-int(3 * sigma) - 1, int(3 * sigma) + 2)
+        kern = np.exp(-0.5 * (k / sigma) ** 2)
+        prof = np.convolve(prof, kern / kern.sum(), mode="same")
+    centers = (np.arange(cols) + 0.5) / cols
+    x = np.linspace(lo, hi, int(n))
+    vals = np.interp((x - lo) / (hi - lo), centers, prof, left=prof[0], right=prof[-1])
+    vals = np.clip(vals, 0.0, None)
+    total = float(np.trapezoid(vals, x)) if hasattr(np, "trapezoid") else float(np.trapz(vals, x))
+    if not total > 0:
+        raise DrawingError("The curve lies on the bottom edge, where the density is 0: draw it higher.")
+    vals = vals / total
+    return {"type": "grid", "x": [round(float(v), 6) for v in x], "values": [float(f"{v:.6g}") for v in vals]}
+
+
+# -- session helpers (the session state is any mutable mapping: st.session_state or a dict) -----
+
+#: widget-key prefixes of the pages; their values are kept across page switches
+PERSIST_PREFIXES = ("fit1d_", "race_", "fam_", "land_", "calc_", "theory_", "home_", "fit2d_", "flows_")
+#: widget kinds that cannot be assigned through session state (buttons, editors, uploads, canvas)
+NO_PERSIST_SUFFIXES = ("_btn", "_table", "_upload", "_canvas", "_editor")
+
+
+def persist_key(key: Any) -> bool:
+    """Whether app.py re-assigns this session key on every run to keep a page's widget value
+    when the user switches pages (buttons, data editors, uploads and canvases cannot be)."""
+    return (isinstance(key, str) and key.startswith(PERSIST_PREFIXES) and not key.endswith(NO_PERSIST_SUFFIXES)
+            and "_table_" not in key and "_canvas_" not in key)
+
+
+def set_scenario(state, sc: Scenario, source: str = "default") -> None:
+    """Make ``sc`` the session's scenario, loaded from outside (``source``: "url", "upload",
+    "lesson", or "default" for a new session): the version counter moves on so every page reseeds
+    its widgets from it, and pages run it at once unless it is the default."""
+    state[SCENARIO_KEY] = sc
+    state["scenario_source"] = source
+    state[VERSION_KEY] = int(state.get(VERSION_KEY, 0)) + 1
+
+
+def update_scenario(state, sc: Scenario) -> None:
+    """Record the scenario a page built from its own widgets (no reseeding)."""
+    state[SCENARIO_KEY] = sc
+
+
+def needs_seed(state, page: str) -> bool:
+    """True once per scenario version for ``page`` (then it copies the scenario into its widgets)."""
+    ver = int(state.get(VERSION_KEY, 0))
+    key = f"_seeded_{page}"
+    if state.get(key) != ver:
+        state[key] = ver
+        return True
+    return False
+
+
+def export_name(sc: Scenario) -> str:
+    """A file name for the exported scenario, from its title."""
+    slug = "".join(c if c.isalnum() else "_" for c in (sc.title or "scenario").lower()).strip("_")
+    while "__" in slug:
+        slug = slug.replace("__", "_")
+    return f"divlab_{slug[:60] or 'scenario'}.json"
+
+
+# =============================================================================================
+# Fit 1D page
+# =============================================================================================
+
+#: most fits one page run may ask for (the scenario's limit on divergence entries)
+MAX_FITS = 6
+#: draw mode defaults
+DRAW_RANGE = (-6.0, 6.0)
+DRAW_SMOOTH = 0.02
+
+
+def _literal_args(model, field: str, fallback: tuple) -> tuple:
+    import typing
+
+    try:
+        args = typing.get_args(model.model_fields[field].annotation)
+    except (AttributeError, KeyError):
+        return fallback
+    return tuple(a for a in args if isinstance(a, str)) or fallback
+
+
+def estimator_choices() -> list[str]:
+    """Estimators a scenario may name (from the Scenario schema)."""
+    return list(_literal_args(Scenario, "estimator", ("quadrature",)))
+
+
+def optimizer_choices() -> list[str]:
+    from .scenario import OptimizerSpec
+
+    return list(_literal_args(OptimizerSpec, "name", ("adam", "sgd")))
+
+
+def fit1d_families() -> list[str]:
+    """1D model families both the fitter (``divlab.fit.core.FAMILIES``) and the scenario schema
+    accept, among those the Fit 1D page can start from (loc, scale): normal, student_t."""
+    from .fit.core import FAMILIES as FIT_FAMILIES
+    from .scenario import ModelSpec
+
+    schema = _literal_args(ModelSpec, "family", ("normal",))
+    return [f for f in ("normal", "student_t") if f in FIT_FAMILIES and f in schema]
+
+
+def rows_key(rows: Sequence[dict]) -> str:
+    """A short stable key for a component table's contents (the editor is recreated when the rows
+    are replaced from outside, e.g. by a lesson)."""
+    import hashlib
+
+    text = _json.dumps([{k: r.get(k) for k in COLUMNS} for r in rows], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def fit1d_widget_state(sc: Scenario) -> dict:
+    """Fit 1D widget values (session keys) that show scenario ``sc``."""
+    kind = target_kind(sc.target)
+    init = init_of(sc)
+    out = {
+        "fit1d_family": sc.model.family if sc.model.family in fit1d_families() else "normal",
+        "fit1d_estimator": sc.estimator if sc.estimator in estimator_choices() else estimator_choices()[0],
+        "fit1d_optimizer": sc.optimizer.name,
+        "fit1d_init_loc": float(init.get("loc", 0.0)), "fit1d_init_scale": float(init.get("scale", 1.0)),
+        "fit1d_steps": int(sc.optimizer.steps), "fit1d_lr": float(sc.optimizer.lr),
+        "fit1d_draw_lo": DRAW_RANGE[0], "fit1d_draw_hi": DRAW_RANGE[1], "fit1d_draw_smooth": DRAW_SMOOTH,
+    }
+    fittable = {s.key for s in fittable_specs()}
+    grouped = choices_by_key(sc)
+    out["fit1d_divs"] = [k for k in grouped if k in fittable]
+    for key, params in grouped.items():
+        for name, vals in params.items():
+            out[f"fit1d_{key}_{name}_values"] = format_param_values(vals)
+    if kind == "table":
+        out["fit1d_target_mode"] = "component table"
+        out["fit1d_components"] = components_from_spec(sc.target)
+    elif kind == "drawn":
+        out["fit1d_target_mode"] = "drawing"
+        out["fit1d_drawn"] = sc.target
+        xs = sc.target.get("x") or list(DRAW_RANGE)
+        out["fit1d_draw_lo"], out["fit1d_draw_hi"] = float(xs[0]), float(xs[-1])
+    return out
+
+
+def lesson_for(state, sc: Scenario) -> dict | None:
+    """The lesson the session opened, while its scenario's target is still the one on screen."""
+    card = state.get("lesson")
+    if isinstance(card, dict) and card.get("scenario") is not None and card["scenario"].target == sc.target:
+        return card
+    return None
+
+
+def _direction_label(r: FitResult) -> str:
+    return f"{r.label}: {_direction(get(r.divergence))}"
+
+
+def mode_rows(target: Distribution, results: Sequence[FitResult]) -> list[dict] | None:
+    """Mode metrics per fit (``divlab.mode_metrics``: modes covered, coverage, precision), or
+    None where divlab does not provide them."""
+    import divlab
+
+    fn = getattr(divlab, "mode_metrics", None)
+    if fn is None:
+        return None
+    rows = []
+    for r in results:
+        m = fn(target, r.model())
+        rows.append({"divergence": r.label, "modes covered": f"{m['modes_covered']} of {m['modes']}",
+                     "coverage (p in q's 95% region)": float(m["coverage"]),
+                     "precision (q in p's 95% region)": float(m["precision"])})
+    return rows
+
+
+def params_text(params: dict) -> str:
+    """Final model parameters as ``loc=-2.98, scale=1.02`` (any family)."""
+    return ", ".join(f"{k}={float(v):.4g}" for k, v in params.items())
+
+
+def fit_rows(results: Sequence[FitResult]) -> list[dict]:
+    """The final table for any family: divergence with direction, parameters, value, status."""
+    rows = []
+    for r in results:
+        row = {"divergence": _direction_label(r)}
+        if set(r.params) == {"loc", "scale"}:
+            row.update({"loc": float(r.params["loc"]), "scale": float(r.params["scale"])})
+        else:
+            row["model q parameters"] = params_text(r.params)
+        row.update({"final value": format_value(r.final_loss, _reason(r.status)), "status": r.status,
+                    "estimator": r.estimator})
+        rows.append(row)
+    return rows
+
+
+def run_scenario_json(scenario_json: str) -> tuple[Scenario, list[FitResult]]:
+    """Parse and run a scenario (the pages cache this on the JSON text)."""
+    from .scenario import run_scenario
+
+    sc = Scenario.from_json(scenario_json)
+    return sc, run_scenario(sc)
+
+
+def fit1d_view(scenario_json: str) -> dict:
+    """Everything Fit 1D shows after Run: the animation (target, each model over the steps, loss
+    curves), the final table, mode metrics, and what to look for per divergence."""
+    from . import viz
+
+    sc, results = run_scenario_json(scenario_json)
+    target = sc.build_target()
+    note = ""
+    if all(set(r.trajectory) >= {"loc", "scale"} for r in results):
+        fig = viz.fit_animation(target, results, n_frames=sc.view.frames)
+    else:
+        fig = viz.race_animation(target, results, n_frames=sc.view.frames, cols=len(results))
+        note = "Each panel shows one fit (models of this family are drawn panel by panel)."
+    seen, look = set(), []
+    for r in results:
+        if r.divergence not in seen:
+            seen.add(r.divergence)
+            spec = get(r.divergence)
+            look.append(f"**{spec.name}** ({_direction(spec)}): {spec.look_for}")
+    return {"scenario": scenario_json, "figure": fig, "table": fit_rows(results), "modes": mode_rows(target, results),
+            "look_for": look, "note": note}
+
+
+def fit1d_downloads(scenario_json: str) -> dict:
+    """The downloads of a fit: offline HTML animation, GIF (Pillow) and CSV trajectories, as bytes."""
+    import os
+    import tempfile
+
+    from . import export
+
+    sc, results = run_scenario_json(scenario_json)
+    target = sc.build_target()
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in ("html", "gif", "csv"):
+            path = os.path.join(tmp, f"fit.{fmt}")
+            export.write(path, sc, target, results, fmt=fmt)
+            with open(path, "rb") as fh:
+                out[fmt] = fh.read()
+    return out
+
+
+def fit1d_init(family: str, loc: float, scale: float) -> dict:
+    """The starting point of the Fit 1D model: loc and scale (a Student-t also starts at df = 5)."""
+    init = {"loc": float(loc), "scale": float(scale)}
+    if family == "student_t":
+        init["df"] = 5.0
+    return init

@@ -1,83 +1,195 @@
-"""Fit 1D: fit a Normal model q to a 1D target mixture p with several divergences at once."""
+"""Fit 1D: fit a model q to a 1D target p (a component table or a drawing) with several divergences."""
 
 import pandas as pd
 import streamlit as st
 
 from divlab import app_support as sup
-from divlab.viz import fit_animation
+from divlab import viz
 
-STATE_TABLE, STATE_LAST = "fit1d_components", "fit1d_last"
+ss = st.session_state
+STATE_TABLE, STATE_LAST, STATE_DRAWN = "fit1d_components", "fit1d_last", "fit1d_drawn"
+CANVAS_W, CANVAS_H = 640, 220
 
 
 @st.cache_data(show_spinner="Fitting...", max_entries=64)
-def cached_fits(components, choices, init, steps, lr):
-    return sup.run_fits(components, choices, init, steps, lr)
+def cached_run(scenario_json: str):
+    """Results, figure, tables of one scenario: computed once per scenario for every session."""
+    return sup.fit1d_view(scenario_json)
 
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_downloads(scenario_json: str):
+    return sup.fit1d_downloads(scenario_json)
+
+
+def seed(key, value):
+    if key not in ss:
+        ss[key] = value
+
+
+sc = ss.get(sup.SCENARIO_KEY) or sup.default_scenario()
+if sup.needs_seed(ss, "fit1d") or "fit1d_divs" not in ss:
+    for k, v in sup.fit1d_widget_state(sc).items():
+        ss[k] = v
+    ss["fit1d_autorun"] = ss.get("scenario_source", "default") != "default"
+else:
+    for k, v in sup.fit1d_widget_state(sc).items():
+        seed(k, v)
 
 st.title("Fit 1D")
-st.caption("Target p: a mixture you edit below. Model q: a Normal(loc, scale), fitted by minimizing D(p‖q) "
-           "for each chosen divergence from the same starting point. Values in nats.")
+st.caption("Target p: a mixture you edit, or a curve you draw. Model q: fitted by minimizing D(p‖q) for each "
+           "chosen divergence from the same starting point. Values in nats.")
+lesson = sup.lesson_for(ss, sc)
+if lesson:
+    st.info(f"**Lesson: {lesson['title']}.** {lesson['look_for']}")
 
+# -- target p ---------------------------------------------------------------------------------------
 st.subheader("Target p")
-table_in = pd.DataFrame(sup.table_records(st.session_state.get(STATE_TABLE, sup.DEFAULT_COMPONENTS)),
-                        columns=list(sup.COLUMNS))
-edited = st.data_editor(
-    table_in, num_rows="dynamic", hide_index=True, width="stretch",
-    column_config={
-        "weight": st.column_config.NumberColumn("weight", help="≥ 0; weights are normalized"),
-        "family": st.column_config.SelectboxColumn("family", options=list(sup.FAMILIES), required=True),
-        "loc": st.column_config.NumberColumn("loc"),
-        "scale": st.column_config.NumberColumn("scale", help="> 0; uniform rows span [loc − scale, loc + scale]"),
-        "df": st.column_config.NumberColumn("df", help="degrees of freedom, student_t rows only"),
-    },
-)
-components, table_error = None, None
-try:
-    components = sup.parse_components(edited)
-    sup.mixture_from_rows(components)
-except sup.ComponentError as exc:
-    table_error = str(exc)
-    st.error(f"Target table: {table_error}")
+mode = st.radio("target from", ["component table", "drawing"], key="fit1d_target_mode", horizontal=True)
+target_spec, target_error = None, None
+if mode == "component table":
+    rows = ss.get(STATE_TABLE, list(sup.DEFAULT_COMPONENTS))
+    try:
+        records = sup.table_records(rows)
+    except sup.ComponentError:
+        records = list(sup.DEFAULT_COMPONENTS)
+    table_in = pd.DataFrame(records, columns=list(sup.COLUMNS))
+    edited = st.data_editor(
+        table_in, num_rows="dynamic", hide_index=True, width="stretch", key=f"fit1d_table_{sup.rows_key(records)}",
+        column_config={
+            "weight": st.column_config.NumberColumn("weight", help="≥ 0; weights are normalized"),
+            "family": st.column_config.SelectboxColumn("family", options=list(sup.FAMILIES), required=True),
+            "loc": st.column_config.NumberColumn("loc"),
+            "scale": st.column_config.NumberColumn("scale", help="> 0; uniform rows span [loc − scale, loc + scale]"),
+            "df": st.column_config.NumberColumn("df", help="degrees of freedom, student_t rows only"),
+        },
+    )
+    try:
+        target_spec = sup.spec_from_components(edited)
+    except sup.ComponentError as exc:
+        target_error = str(exc)
+        st.error(f"Target table: {target_error} (the last good target and result are kept)")
+else:
+    from streamlit_drawable_canvas import st_canvas
 
-st.subheader("Model q = Normal(loc, scale) and divergences")
+    c1, c2, c3 = st.columns(3)
+    x_lo = c1.number_input("x at the left edge", key="fit1d_draw_lo", step=1.0, format="%.2f")
+    x_hi = c2.number_input("x at the right edge", key="fit1d_draw_hi", step=1.0, format="%.2f")
+    smooth = c3.slider("smoothing (fraction of the width)", 0.0, 0.1, key="fit1d_draw_smooth", step=0.005)
+    st.caption("Draw the density as one curve from left to right: its height above the bottom edge is p(x) "
+               "up to a constant (it is smoothed and normalized). Columns you leave empty have density 0.")
+    canvas = st_canvas(stroke_width=3, stroke_color="#222222", background_color="#ffffff", height=CANVAS_H,
+                       width=CANVAS_W, drawing_mode="freedraw", key="fit1d_canvas", update_streamlit=True)
+    strokes = sup.canvas_points(getattr(canvas, "json_data", None))
+    ink = sup.ink_fraction(getattr(canvas, "image_data", None))
+    try:
+        drawn = sup.density_from_strokes(strokes, CANVAS_W, CANVAS_H, (x_lo, x_hi), smooth=smooth, ink=ink)
+    except sup.DrawingError as exc:
+        kept = ss.get(STATE_DRAWN)
+        if kept is not None:
+            st.warning(f"{exc} The last drawn target is kept.")
+            target_spec = kept
+        else:
+            target_error = str(exc)
+            st.error(f"Drawing: {exc}")
+    else:
+        ss[STATE_DRAWN] = drawn
+        target_spec = drawn
+    if target_spec is not None:
+        st.plotly_chart(viz.target_preview(target_spec), width="stretch", key="fit1d_preview")
+
+# -- model q and divergences ------------------------------------------------------------------------
+st.subheader("Model q and divergences")
+families = sup.fit1d_families()
+c1, c2, c3 = st.columns(3)
+family = c1.selectbox("model family q", families, key="fit1d_family", help="Families the 1D fitter supports.")
+estimator = c2.selectbox("estimator", sup.estimator_choices(), key="fit1d_estimator",
+                         help="quadrature: a fixed grid (exact up to discretization); mc: reparameterized Monte "
+                              "Carlo; auto: quadrature for density divergences.")
+optimizer = c3.selectbox("optimizer", sup.optimizer_choices(), key="fit1d_optimizer")
 c1, c2, c3, c4 = st.columns(4)
-init_loc = c1.number_input("initial loc", value=-2.0, step=0.5, format="%.3f")
-init_scale = c2.number_input("initial scale", value=1.0, min_value=1e-3, step=0.1, format="%.3f")
-steps = int(c3.number_input("steps", value=300, min_value=1, max_value=5000, step=50))
-lr = c4.number_input("learning rate", value=0.05, min_value=1e-5, max_value=5.0, step=0.01, format="%.4f")
+init_loc = c1.number_input("initial loc", key="fit1d_init_loc", step=0.5, format="%.3f")
+init_scale = c2.number_input("initial scale", key="fit1d_init_scale", min_value=1e-3, step=0.1, format="%.3f")
+steps = int(c3.number_input("steps", key="fit1d_steps", min_value=1, max_value=5000, step=50))
+lr = c4.number_input("learning rate", key="fit1d_lr", min_value=1e-5, max_value=5.0, step=0.01, format="%.4f")
 
 specs = {s.key: s for s in sup.fittable_specs()}
-chosen = st.multiselect("divergences", list(specs), default=list(sup.DEFAULT_DIVERGENCES),
+chosen = st.multiselect("divergences (up to 6 fits in all)", list(specs), key="fit1d_divs",
                         format_func=lambda k: f"{specs[k].name}: {specs[k].behaviour}")
-choices = []
+choices, choice_error = [], None
 for key in chosen:
-    params = {}
-    for p in specs[key].params:
-        lo, hi, default, step = sup.slider_range(p)
-        params[p.name] = st.slider(f"{specs[key].name}: {p.label or p.name}", lo, hi, default, step,
-                                   help=p.description or None, key=f"fit1d_{key}_{p.name}")
-    choices.append((key, params))
-
-if st.button("Run", type="primary"):
-    if table_error is not None:
-        st.error("Fix the target table before running (the last good result stays below).")
-    elif not choices:
-        st.error("Choose at least one divergence.")
-    else:
-        init = {"loc": float(init_loc), "scale": float(init_scale)}
+    spec = specs[key]
+    values = {}
+    for p in spec.params:
+        lo, hi, _, _ = sup.slider_range(p)
+        wkey = f"fit1d_{key}_{p.name}_values"
+        seed(wkey, f"{p.default:g}")
+        text = st.text_input(f"{spec.name}: {p.label or p.name} (one or more values, comma-separated)", key=wkey,
+                             help=f"{p.description or ''} Allowed: {p.allowed()}; e.g. {lo:g} .. {hi:g}.")
         try:
-            results = cached_fits(components, choices, init, steps, float(lr))
+            values[p.name] = sup.parse_param_values(spec, p, text)
+        except ValueError as exc:
+            choice_error = str(exc)
+            st.error(str(exc))
+    choices.extend(sup.expand_choices(spec, values))
+    st.caption(f"**{spec.name}**: {spec.look_for}")
+if not chosen:
+    choice_error = "Choose at least one divergence."
+elif len(choices) > sup.MAX_FITS:
+    choice_error = f"{len(choices)} fits chosen; at most {sup.MAX_FITS} at once (remove some values)."
+    st.error(choice_error)
+
+new_sc, scenario_error = None, None
+if target_spec is not None and choice_error is None:
+    try:
+        new_sc = sup.build_scenario(target_spec, choices, sup.fit1d_init(family, init_loc, init_scale), family=family,
+                                    steps=steps, lr=lr, optimizer=optimizer, estimator=estimator, seed=sc.seed,
+                                    base=sc)
+    except ValueError as exc:
+        scenario_error = str(exc)
+        st.error(f"These settings do not make a valid scenario: {scenario_error}")
+    else:
+        if new_sc != sc:
+            sup.update_scenario(ss, new_sc)
+
+run = st.button("Run", type="primary", key="fit1d_run_btn")
+if run or ss.pop("fit1d_autorun", False):
+    if target_error is not None:
+        st.error("Fix the target before running (the last good result stays below).")
+    elif choice_error is not None:
+        st.error(choice_error)
+    elif new_sc is not None:
+        try:
+            ss[STATE_LAST] = cached_run(new_sc.to_json())
         except ValueError as exc:
             st.error(str(exc))
-        else:
-            target = sup.mixture_from_rows(components)
-            st.session_state[STATE_LAST] = {"figure": fit_animation(target, results),
-                                            "table": sup.result_rows(results)}
 
-last = st.session_state.get(STATE_LAST)
+last = ss.get(STATE_LAST)
 if last is None:
     st.info("Choose divergences and press Run.")
 else:
-    st.plotly_chart(last["figure"], width="stretch")
+    if last.get("note"):
+        st.caption(last["note"])
+    st.plotly_chart(last["figure"], width="stretch", key="fit1d_anim")
     st.subheader("Final fits")
     st.dataframe(pd.DataFrame(last["table"]), hide_index=True, width="stretch")
+    if last.get("modes"):
+        st.subheader("Mode metrics")
+        st.caption("coverage: mass of the target p inside the model q's 95% region; precision: mass of q inside "
+                   "p's 95% region; modes covered: target modes inside q's 95% region.")
+        st.dataframe(pd.DataFrame(last["modes"]), hide_index=True, width="stretch")
+    st.subheader("What to look for")
+    for line in last["look_for"]:
+        st.markdown(f"- {line}")
+    if st.button("Prepare downloads (HTML animation, GIF, CSV)", key="fit1d_prepare_btn"):
+        with st.spinner("Rendering the downloads..."):
+            ss["fit1d_downloads"] = (last["scenario"], cached_downloads(last["scenario"]))
+    dls = ss.get("fit1d_downloads")
+    if dls is not None and dls[0] == last["scenario"]:
+        c1, c2, c3 = st.columns(3)
+        c1.download_button("Animation (HTML, offline)", dls[1]["html"], file_name="divlab_fit.html",
+                           mime="text/html", key="fit1d_dl_html_btn", on_click="ignore")
+        c2.download_button("Animation (GIF)", dls[1]["gif"], file_name="divlab_fit.gif", mime="image/gif",
+                           key="fit1d_dl_gif_btn", on_click="ignore")
+        c3.download_button("Trajectories (CSV)", dls[1]["csv"], file_name="divlab_fit.csv", mime="text/csv",
+                           key="fit1d_dl_csv_btn", on_click="ignore")

@@ -1,23 +1,53 @@
-"""Home: what divlab is and the conventions every page uses."""
+"""Home: what divlab is, its conventions, and the lesson gallery (one click opens a lesson)."""
 
 import streamlit as st
+
+from divlab import app_support as sup
+from divlab import viz
+
+ss = st.session_state
+
+
+@st.cache_data(show_spinner=False)
+def cached_cards():
+    return sup.lesson_cards()
+
+
+@st.cache_data(show_spinner=False)
+def cached_thumbnail(lesson_id: str):
+    card = next(c for c in cached_cards() if c["id"] == lesson_id)
+    return viz.thumbnail(card["scenario"].target, sup.init_of(card["scenario"]))
+
 
 st.title("divlab: an explorer of divergence geometry")
 st.markdown(
     """
-divlab fits a model distribution to a target by minimizing a divergence, and shows how the
+divlab fits a model distribution q to a target p by minimizing a divergence, and shows how the
 choice of divergence shapes the answer: **mode-seeking** divergences (reverse KL) lock onto one
 mode, **mass-covering** ones (forward KL) stretch over all of them, and the α, Rényi and skew
-families move between the two.
-
-Everything on these pages comes from the `divlab` Python library (PyTorch, CPU or GPU), which you
-can also use without Streamlit, in notebooks and scripts.
-
-### Conventions
-- **p is the target** (fixed), **q is the model** (fitted); every divergence is written D(p‖q).
-- `kl` is KL(p‖q), forward, mass-covering; `reverse_kl` is KL(q‖p), reverse, mode-seeking.
-- Values are in **nats** (natural logarithms).
-- **Infinity is an answer**: KL(p‖q) is +∞ when q has no mass where p does, and the page says why.
+families move between the two. **p is the target** (fixed), **q the model** (fitted), every
+divergence is written D(p‖q) and measured in **nats**; infinity is an answer, shown as ∞ with its reason.
 """
 )
-st.page_link("pages/fit_1d.py", label="Fit 1D: fit a Normal to a 1D mixture with several divergences", icon="📈")
+
+st.header("Lessons")
+st.caption("Each lesson is a scenario: a target, a model start and the divergences to compare. The thumbnail shows "
+           "the target p (shaded) and the model's starting point q (dashed). Open one; every page then works on it, "
+           "and the share link in the sidebar reproduces it.")
+
+cards = cached_cards()
+cols = st.columns(3)
+for i, card in enumerate(cards):
+    with cols[i % 3].container(border=True):
+        st.markdown(f"**{card['title']}**")
+        st.plotly_chart(cached_thumbnail(card["id"]), width="stretch", key=f"home_thumb_{card['id']}",
+                        config={"displayModeBar": False, "staticPlot": True})
+        st.caption(card["sentence"])
+        b1, b2 = st.columns(2)
+        targets = [card["page"]] + ([card["also"]] if card.get("also") else [])
+        for col, page in zip((b1, b2), targets):
+            if col.button(f"Open on {sup.PAGE_TITLES[page]}", key=f"home_open_{card['id']}_{page}_btn",
+                          type="primary" if page == card["page"] else "secondary"):
+                ss["lesson"] = card
+                sup.set_scenario(ss, card["scenario"], "lesson")
+                st.switch_page(sup.PAGE_FILES[page])

@@ -14,10 +14,10 @@ STEPS = 100
 
 def fit1d(components=None, divergences=None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "pages" / "fit_1d.py"), default_timeout=TIMEOUT)
+    at.run()  # the first run seeds the widgets from the session's scenario
+    assert not at.exception
     if components is not None:
         at.session_state["fit1d_components"] = components
-    at.run()
-    assert not at.exception
     at.number_input[2].set_value(STEPS)  # steps
     if divergences is not None:
         at.multiselect[0].set_value(divergences)

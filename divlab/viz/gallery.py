@@ -1,0 +1,61 @@
+"""Small figures for the lesson gallery and target previews (static, no animation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..distributions import Distribution, Normal, from_spec
+from .fit1d import TARGET_COLOR, TARGET_FILL, _density
+
+__all__ = ["thumbnail", "target_preview"]
+
+
+def _dist(target) -> Distribution:
+    if isinstance(target, Distribution):
+        return target
+    if isinstance(target, dict):
+        return from_spec(target)
+    raise ValueError(f"thumbnail(target={target!r}): target must be a distribution or its JSON spec")
+
+
+def _x(d: Distribution, extra=(), n: int = 200) -> np.ndarray:
+    box = d.bounds().detach().cpu().numpy()
+    lo, hi = float(box[0, 0]), float(box[0, 1])
+    for m in extra:
+        b = m.bounds().detach().cpu().numpy()
+        lo, hi = min(lo, float(b[0, 0])), max(hi, float(b[0, 1]))
+    return np.linspace(lo, hi, n)
+
+
+def thumbnail(target, start: dict | None = None, height: int = 150) -> go.Figure:
+    """A lesson thumbnail: the target density p (shaded) and, dashed, the model's starting Normal
+    ``start`` = {"loc", "scale"} when given. No axes titles, no legend, no toolbar clutter."""
+    d = _dist(target)
+    if d.dim != 1:
+        raise ValueError(f"thumbnail: needs a 1D target, got {d.dim}D")
+    q = Normal(float(start["loc"]), float(start["scale"])) if start and {"loc", "scale"} <= set(start) else None
+    x = _x(d, [q] if q is not None else [])
+    fig = go.Figure(go.Scatter(x=x, y=_density(d, x), mode="lines", fill="tozeroy", name="target p",
+                               line={"color": TARGET_COLOR, "width": 1.2}, fillcolor=TARGET_FILL, hoverinfo="skip"))
+    if q is not None:
+        fig.add_trace(go.Scatter(x=x, y=_density(q, x), mode="lines", name="start q",
+                                 line={"color": "#d62728", "width": 1.5, "dash": "dash"}, hoverinfo="skip"))
+    fig.update_layout(template="plotly_white", height=height, showlegend=False,
+                      margin={"l": 5, "r": 5, "t": 5, "b": 20}, yaxis={"visible": False},
+                      xaxis={"tickfont": {"size": 9}})
+    return fig
+
+
+def target_preview(target, height: int = 220) -> go.Figure:
+    """The target density p as drawn or typed, with its axis labelled (x, p(x))."""
+    d = _dist(target)
+    if d.dim != 1:
+        raise ValueError(f"target_preview: needs a 1D target, got {d.dim}D")
+    x = _x(d, n=400)
+    fig = go.Figure(go.Scatter(x=x, y=_density(d, x), mode="lines", fill="tozeroy", name="target p",
+                               line={"color": TARGET_COLOR, "width": 1.5}, fillcolor=TARGET_FILL,
+                               hovertemplate="x=%{x:.3g}<br>p(x)=%{y:.4g}<extra>target p</extra>"))
+    fig.update_layout(template="plotly_white", height=height, margin={"l": 40, "r": 10, "t": 10, "b": 40},
+                      xaxis_title="x", yaxis_title="p(x) (normalized)")
+    return fig

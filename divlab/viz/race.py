@@ -1,0 +1,113 @@
+"""Race: one target, several divergences, small multiples with one synchronized animation.
+
+Each panel shows the target p (shaded) and one fitted model q at the current step; one slider
+and one Play button move every panel together; the legend is shared (one entry per fit, in the
+divergence's fixed colour). Family-agnostic: models are drawn through ``FitResult.model(step)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..distributions import Distribution
+from ..fit import FitResult
+from .fit1d import TARGET_COLOR, TARGET_FILL, _check_results, _density, _styles, frame_steps
+
+__all__ = ["race_animation", "race_grid", "model_x_grid", "MAX_PANELS"]
+
+MAX_PANELS = 6
+
+
+def race_grid(n: int, cols: int | None = None) -> tuple[int, int]:
+    """(rows, cols) of the small multiples for ``n`` panels: at most 3 per row by default."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_PANELS:
+        raise ValueError(f"race_animation(results of length {n!r}): give 1 to {MAX_PANELS} fits")
+    cols = min(n, 3) if cols is None else max(1, min(int(cols), n))
+    return int(math.ceil(n / cols)), cols
+
+
+def model_x_grid(target: Distribution, results: Sequence[FitResult] = (), n: int = 300) -> np.ndarray:
+    """x points covering the target's box and the final models (their central 99.9%), any family."""
+    box = target.bounds().detach().cpu().numpy()
+    lo, hi = float(box[0, 0]), float(box[0, 1])
+    width = hi - lo
+    for r in results:
+        for step in (0, -1):
+            try:
+                b = r.model(step).bounds().detach().cpu().numpy()
+            except (ValueError, RuntimeError):
+                continue
+            if np.isfinite(b).all():
+                lo, hi = min(lo, float(b[0, 0])), max(hi, float(b[0, 1]))
+    return np.linspace(max(lo, float(box[0, 0]) - width), min(hi, float(box[0, 1]) + width), n)
+
+
+def race_animation(target: Distribution, results, n_frames: int = 40, cols: int | None = None, x=None,
+                   height_per_row: int = 260) -> go.Figure:
+    """Small multiples, one panel per fit, animated together (one slider, one Play button).
+
+    Trace order: for panel k (0-based), trace 2k is the target and 2k+1 the model; frames update
+    the model traces only. Panel titles name the divergence and its direction. A fit that stopped
+    early stays at its last point."""
+    results = _check_results(results)
+    if target.dim != 1:
+        raise ValueError(f"race_animation(target={type(target).__name__}, {target.dim}D): needs a 1D target")
+    rows, cols = race_grid(len(results), cols)
+    x = model_x_grid(target, results) if x is None else np.asarray(x, dtype=float).reshape(-1)
+    steps = frame_steps(results, n_frames)
+    styles = _styles(results)
+    p_y = _density(target, x)
+
+    def model_trace(k: int, step: int) -> go.Scatter:
+        r = results[k]
+        i = min(step, len(r.losses) - 1)
+        y = _density(r.model(i), x)
+        loss = float(r.losses[i])
+        val = f"{loss:.4g} nats" if math.isfinite(loss) else "∞"
+        return go.Scatter(x=x, y=y, mode="lines", name=r.label, legendgroup=r.label, showlegend=step == steps[0],
+                          line={**styles[k], "width": 2.5},
+                          hovertemplate=f"{r.label}<br>step {i}: D(p‖q) = {val}<br>x=%{{x:.3g}}, q(x)=%{{y:.4g}}"
+                                        "<extra></extra>")
+
+    titles = [f"{r.label}" for r in results]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_xaxes=True, shared_yaxes=True,
+                        horizontal_spacing=0.04, vertical_spacing=0.12)
+    for k in range(len(results)):
+        rr, cc = k // cols + 1, k % cols + 1
+        fig.add_trace(go.Scatter(x=x, y=p_y, mode="lines", fill="tozeroy", name="target p", legendgroup="target",
+                                 showlegend=k == 0, line={"color": TARGET_COLOR, "width": 1.2}, fillcolor=TARGET_FILL,
+                                 hovertemplate="x=%{x:.3g}<br>p(x)=%{y:.4g}<extra>target p</extra>"), row=rr, col=cc)
+        fig.add_trace(model_trace(k, steps[0]), row=rr, col=cc)
+    model_idx = [2 * k + 1 for k in range(len(results))]
+    fig.frames = [go.Frame(name=str(s), data=[model_trace(k, s) for k in range(len(results))], traces=model_idx)
+                  for s in steps]
+    peak = float(np.nanmax(p_y)) if p_y.size else 1.0
+    ymax = peak
+    for f in fig.frames:
+        for d in f.data:
+            if len(d.y):
+                ymax = max(ymax, float(np.nanmax(d.y)))
+    ymax = min(ymax, 3 * peak) if peak > 0 else (ymax if math.isfinite(ymax) and ymax > 0 else 1.0)
+    fig.update_yaxes(range=[0, 1.05 * ymax])
+    frame_args = {"frame": {"duration": 60, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
+                  "mode": "immediate"}
+    fig.update_layout(
+        template="plotly_white", height=height_per_row * rows + 120, margin={"l": 40, "r": 10, "t": 80, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.06, "x": 0.25},
+        updatemenus=[{"type": "buttons", "direction": "left", "showactive": False, "x": 0.0, "y": 1.12,
+                      "xanchor": "left", "buttons": [
+                          {"label": "▶ Play", "method": "animate", "args": [None, frame_args]},
+                          {"label": "⏸ Pause", "method": "animate",
+                           "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
+                                             "transition": {"duration": 0}}]}]}],
+        sliders=[{"active": 0, "x": 0.0, "len": 1.0, "y": -0.02, "yanchor": "top", "currentvalue": {"prefix": "step "},
+                  "steps": [{"label": str(s), "method": "animate",
+                             "args": [[str(s)], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
+                                                 "transition": {"duration": 0}}]} for s in steps]}],
+    )
+    return fig
