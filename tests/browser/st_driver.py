@@ -1,0 +1,169 @@
+"""Small helpers to drive a Streamlit app with Playwright: wait for script runs, read widgets and plots.
+
+Streamlit marks its root `[data-testid="stApp"]` with `data-test-script-state` ("running" /
+"notRunning"); an init script counts the finished runs so that a helper can wait for *the* run an
+action triggered instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+from playwright.sync_api import Locator, Page, expect
+
+COUNT_RUNS = """
+(() => {
+  window.__divlabRuns = 0;
+  let last = null;
+  const seen = (el) => {
+    const s = el.getAttribute('data-test-script-state');
+    if (s === 'notRunning' && last !== null && last !== 'notRunning') window.__divlabRuns += 1;
+    last = s;
+  };
+  new MutationObserver((muts) => {
+    for (const m of muts) {
+      if (m.type === 'attributes' && m.target.getAttribute('data-testid') === 'stApp') seen(m.target);
+      for (const n of m.addedNodes || []) {
+        if (n.nodeType === 1) {
+          const app = n.matches('[data-testid=stApp]') ? n : n.querySelector('[data-testid=stApp]');
+          if (app) seen(app);
+        }
+      }
+    }
+  }).observe(document, {subtree: true, childList: true, attributes: true,
+                        attributeFilter: ['data-test-script-state']});
+})();
+"""
+
+IDLE = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+
+
+def install(page: Page) -> Page:
+    """Count finished script runs on this page (call before the first goto)."""
+    page.add_init_script(COUNT_RUNS)
+    return page
+
+
+def runs(page: Page) -> int:
+    return int(page.evaluate("() => window.__divlabRuns || 0"))
+
+
+SETTLED = """
+() => !!document.querySelector('%s')
+      && !document.querySelector('[data-testid="stSkeleton"]')
+      && !document.querySelector('[data-stale="true"]')
+""" % IDLE.replace("'", "\\'")
+
+
+def wait_idle(page: Page) -> None:
+    """Wait until no script runs and every element of the last run is drawn (no skeleton, none stale)."""
+    page.wait_for_function(SETTLED)
+
+
+@contextmanager
+def expect_run(page: Page):
+    """Wait until the script run started by the block's action has finished."""
+    before = runs(page)
+    yield
+    page.wait_for_function("(n) => (window.__divlabRuns || 0) > n", arg=before)
+    wait_idle(page)
+
+
+def assert_no_exception(page: Page) -> None:
+    exc = page.locator('[data-testid="stException"]')
+    if exc.count():
+        raise AssertionError("exception box on the page:\n" + "\n---\n".join(exc.all_inner_texts()))
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    assert "Traceback" not in body, body[:3000]
+
+
+def open_page(page: Page, base: str, path: str = "", query: str = "") -> Page:
+    """Open `base/path?query`, wait for the first run and check it raised nothing."""
+    url = f"{base}/{path}" + (f"?{query}" if query else "")
+    page.goto(url)
+    page.wait_for_function("() => (window.__divlabRuns || 0) >= 1")
+    wait_idle(page)
+    page.locator('[data-testid="stMain"] h1').first.wait_for()
+    assert_no_exception(page)
+    return page
+
+
+def main(page: Page) -> Locator:
+    return page.locator('[data-testid="stMain"]')
+
+
+def widget(page: Page, testid: str, label: str) -> Locator:
+    """The widget of type `testid` (e.g. stNumberInput) whose label is exactly `label`."""
+    lab = re.compile(rf"^\s*{re.escape(label)}\s*$")
+    return page.locator(f'[data-testid="{testid}"]').filter(
+        has=page.locator('[data-testid="stWidgetLabel"]', has_text=lab))
+
+
+def number_input(page: Page, label: str) -> Locator:
+    return widget(page, "stNumberInput", label).locator("input")
+
+
+def set_number(page: Page, label: str, value) -> None:
+    """Type a value into a number input and commit it (Enter), waiting for the rerun."""
+    box = number_input(page, label)
+    with expect_run(page):
+        box.fill(str(value))
+        box.press("Enter")
+    expect(box).to_have_value(re.compile(rf"^{re.escape(str(value))}"))
+
+
+def click_button(page: Page, name: str) -> None:
+    with expect_run(page):
+        page.get_by_role("button", name=name, exact=True).click()
+
+
+PLOT_STATE = """
+(el) => {
+  const fl = el._fullLayout || {};
+  const sl = (fl.sliders || [])[0];
+  const frames = (el._transitionData || {})._frames || [];
+  return {
+    traces: (el._fullData || []).map(d => ({name: d.name === undefined ? null : d.name,
+                                            x: Array.from(d.x || []), y: Array.from(d.y || [])})),
+    frames: frames.length,
+    sliderActive: sl ? sl.active : null,
+    sliderSteps: sl ? sl.steps.length : null,
+    buttons: (fl.updatemenus || []).flatMap(u => u.buttons.map(b => b.label)),
+  };
+}
+"""
+
+
+def plots(page: Page) -> Locator:
+    return page.locator('[data-testid="stMain"] .js-plotly-plot')
+
+
+def plot_state(plot: Locator) -> dict:
+    return plot.evaluate(PLOT_STATE)
+
+
+def dataframe_rows(frame: Locator) -> list[dict]:
+    """The rows of an `st.dataframe` as dicts, read from glide-data-grid's accessible table."""
+    frame.locator('[role="row"]').first.wait_for(state="attached")
+    cells = frame.evaluate(
+        "e => Array.from(e.querySelectorAll('[role=row]')).map(r => Array.from("
+        "r.querySelectorAll('[role=gridcell],[role=columnheader]')).map(c => c.textContent))")
+    header, *rows = cells
+    return [dict(zip(header, r)) for r in rows]
+
+
+def save_screenshot(page: Page, path, max_height: int = 2400) -> None:
+    """Screenshot the whole app (sidebar + main) tall enough to show the page's content."""
+    size = page.viewport_size
+    height = page.evaluate(
+        "() => { const b = document.querySelector('[data-testid=stMainBlockContainer]');"
+        " return b ? Math.ceil(b.getBoundingClientRect().height + 120) : 0 }")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(max_height, height))})
+    try:
+        wait_idle(page)
+        page.evaluate("() => document.fonts.ready")
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
+
