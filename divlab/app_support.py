@@ -801,20 +801,26 @@ def fit_rows(results: Sequence[FitResult]) -> list[dict]:
     return rows
 
 
-def run_scenario_json(scenario_json: str) -> tuple[Scenario, list[FitResult]]:
-    """Parse and run a scenario (the pages cache this on the JSON text)."""
+def run_scenario_json(scenario_json: str, callback=None) -> tuple[Scenario, list[FitResult]]:
+    """Parse and run a scenario (the pages cache this on the JSON text). ``callback``: e.g. a
+    :class:`divlab.limits.RunGuard` (wall-clock budget and Stop), whose ``relabel`` then names
+    why fits stopped."""
     from .scenario import run_scenario
 
     sc = Scenario.from_json(scenario_json)
-    return sc, run_scenario(sc)
+    results = run_scenario(sc, callback=callback)
+    if hasattr(callback, "relabel"):
+        callback.relabel(results)
+    return sc, results
 
 
-def fit1d_view(scenario_json: str) -> dict:
+def fit1d_view(scenario_json: str, callback=None) -> dict:
     """Everything Fit 1D shows after Run: the animation (target, each model over the steps, loss
-    curves), the final table, mode metrics, and what to look for per divergence."""
+    curves), the final table, mode metrics, and what to look for per divergence. ``callback``:
+    see :func:`run_scenario_json`."""
     from . import viz
 
-    sc, results = run_scenario_json(scenario_json)
+    sc, results = run_scenario_json(scenario_json, callback)
     target = sc.build_target()
     note = ""
     if all(set(r.trajectory) >= {"loc", "scale"} for r in results):

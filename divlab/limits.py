@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass
 
-__all__ = ["LIMITS", "Limit", "value", "clamp", "current", "upload_bytes", "describe"]
+__all__ = ["LIMITS", "Limit", "value", "clamp", "current", "upload_bytes", "describe", "RunGuard", "RunStopped"]
 
 
 @dataclass(frozen=True)
@@ -147,3 +148,87 @@ def describe(environ=None) -> str:
     """The limits as one line for a sidebar or a log, e.g. ``steps ≤ 2000, grid ≤ 4097, ...``."""
     vals = current(environ)
     return ", ".join(f"{n} ≤ {_num(vals[n])}" for n in LIMITS)
+
+
+# ---------------------------------------------------------------------------------------------
+# one run: wall-clock budget and Stop
+# ---------------------------------------------------------------------------------------------
+
+class RunStopped(Exception):
+    """A run that a :class:`RunGuard` stopped, carrying what was computed (``partial``) and the
+    notice to show. Raised from inside a cached function so that a partial run is never cached."""
+
+    def __init__(self, partial, notice: str):
+        super().__init__(notice)
+        self.partial, self.notice = partial, notice
+
+
+class RunGuard:
+    """The fit callback of one run (``callback(step, params, loss)`` of :func:`divlab.fit`, or
+    ``callback(i, step, params, loss)`` of :func:`divlab.scenario.run_scenario`): it returns
+    ``False`` (which stops every unfinished fit, keeping its trajectory) once the run has used its
+    wall-clock budget (``DIVLAB_RUN_BUDGET_S`` by default) or once ``stop_requested()`` says the
+    visitor asked to stop. Later fit calls of the same run stop at their first step.
+
+    After the run, :meth:`relabel` rewrites the results' "stopped: by the caller after step N"
+    into the actual reason, and :attr:`notice` is the sentence to show (None if nothing stopped).
+    No Streamlit here: a page passes its own ``stop_requested``.
+    """
+
+    def __init__(self, budget_s: float | None = None, stop_requested=None, clock=time.monotonic):
+        self.budget_s = float(value("run_budget_s") if budget_s is None else budget_s)
+        if not (math.isfinite(self.budget_s) and self.budget_s > 0):
+            raise ValueError(f"RunGuard(budget_s={budget_s!r}): budget_s must be a finite number > 0")
+        self._stop_requested = stop_requested
+        self._clock = clock
+        self.start = clock()
+        self.reason: str | None = None  # "budget" | "stop"
+        self.partial = None  # what a page computed from the stopped run (kept across a rerun)
+        self.last_step = 0
+        self.calls = 0
+
+    @property
+    def stopped(self) -> bool:
+        return self.reason is not None
+
+    @property
+    def elapsed_s(self) -> float:
+        return self._clock() - self.start
+
+    def __call__(self, *args):
+        self.calls += 1
+        if len(args) >= 3:
+            step = args[-3]
+            if isinstance(step, (int, float)) and not isinstance(step, bool):
+                self.last_step = int(step)
+        if self.reason is None:
+            if self._clock() - self.start > self.budget_s:
+                self.reason = "budget"
+            elif self._stop_requested is not None and self._stop_requested():
+                self.reason = "stop"
+        return False if self.reason is not None else None
+
+    @property
+    def notice(self) -> str | None:
+        if self.reason == "budget":
+            return (f"Stopped: this run reached the server's wall-clock budget of {_num(self.budget_s)} s "
+                    f"({LIMITS['run_budget_s'].env}). The partial trajectories up to that point are shown; "
+                    f"fewer steps or divergences finish in time.")
+        if self.reason == "stop":
+            return (f"Stopped after {self.elapsed_s:.1f} s, as you asked. The partial trajectories up to that "
+                    f"point are shown.")
+        return None
+
+    def status_reason(self) -> str:
+        if self.reason == "budget":
+            return f"wall-clock budget of {_num(self.budget_s)} s reached ({LIMITS['run_budget_s'].env})"
+        return "by you (Stop)"
+
+    def relabel(self, results) -> None:
+        """Replace "by the caller" in the statuses of ``results`` (FitResult objects) with the reason."""
+        if self.reason is None:
+            return
+        for r in results:
+            status = getattr(r, "status", "")
+            if status.startswith("stopped: by the caller"):
+                r.status = status.replace("by the caller", self.status_reason(), 1)

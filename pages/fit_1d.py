@@ -2,9 +2,10 @@
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from divlab import app_support as sup
-from divlab import viz
+from divlab import limits, viz
 
 ss = st.session_state
 STATE_TABLE, STATE_LAST, STATE_DRAWN = "fit1d_components", "fit1d_last", "fit1d_drawn"
@@ -12,9 +13,32 @@ CANVAS_W, CANVAS_H = 640, 220
 
 
 @st.cache_data(show_spinner="Fitting...", max_entries=64)
-def cached_run(scenario_json: str):
-    """Results, figure, tables of one scenario: computed once per scenario for every session."""
-    return sup.fit1d_view(scenario_json)
+def cached_run(scenario_json: str, _guard=None):
+    """Results, figure, tables of one scenario: computed once per scenario for every session.
+    ``_guard`` (a limits.RunGuard, not part of the cache key) stops the run at the wall-clock
+    budget or on Stop; a stopped run is kept on the guard and raised, so it is never cached."""
+    view = sup.fit1d_view(scenario_json, callback=_guard)
+    if _guard is not None and _guard.stopped:
+        _guard.partial = view  # the guard lives in session state: survives the rerun a Stop click starts
+        raise limits.RunStopped(view, _guard.notice)
+    return view
+
+
+def rerun_requested() -> bool:
+    """True once the visitor clicked something (Stop) while this script run computes: Streamlit
+    then holds a rerun request, and the fit stops at its next step, keeping its trajectory."""
+    state = getattr(getattr(get_script_run_ctx(), "script_requests", None), "_state", None)
+    return state is not None and getattr(state, "name", "CONTINUE") != "CONTINUE"
+
+
+def keep_stopped_run() -> None:
+    """Show the partial result of a run a guard stopped (budget, or Stop and its rerun)."""
+    guard = ss.pop("fit1d_guard", None)
+    if guard is not None and guard.partial is not None:
+        ss[STATE_LAST] = dict(guard.partial, stopped=guard.notice)
+
+
+keep_stopped_run()
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -111,6 +135,9 @@ c1, c2, c3, c4 = st.columns(4)
 init_loc = c1.number_input("initial loc", key="fit1d_init_loc", step=0.5, format="%.3f")
 init_scale = c2.number_input("initial scale", key="fit1d_init_scale", min_value=1e-3, step=0.1, format="%.3f")
 steps = int(c3.number_input("steps", key="fit1d_steps", min_value=1, max_value=5000, step=50))
+steps, steps_notice = limits.clamp("steps", steps)
+if steps_notice:
+    c3.warning(steps_notice)
 lr = c4.number_input("learning rate", key="fit1d_lr", min_value=1e-5, max_value=5.0, step=0.01, format="%.4f")
 
 specs = {s.key: s for s in sup.fittable_specs()}
@@ -160,7 +187,16 @@ if run or ss.pop("fit1d_autorun", False):
         st.error(choice_error)
     elif new_sc is not None:
         try:
-            ss[STATE_LAST] = cached_run(new_sc.to_json())
+            ss["fit1d_guard"] = guard = limits.RunGuard(stop_requested=rerun_requested)
+            stop_box = st.empty()
+            stop_box.button("Stop", key="fit1d_stop_btn", help="Stop this run; the trajectories so far stay on "
+                            f"screen. Runs also stop at the server's budget of {guard.budget_s:g} s.")
+            try:
+                ss[STATE_LAST] = cached_run(new_sc.to_json(), _guard=guard)
+            except limits.RunStopped:
+                keep_stopped_run()
+            ss.pop("fit1d_guard", None)
+            stop_box.empty()
         except ValueError as exc:
             st.error(str(exc))
 
@@ -168,6 +204,8 @@ last = ss.get(STATE_LAST)
 if last is None:
     st.info("Choose divergences and press Run.")
 else:
+    if last.get("stopped"):
+        st.warning(last["stopped"])
     if last.get("note"):
         st.caption(last["note"])
     st.plotly_chart(last["figure"], width="stretch", key="fit1d_anim")
