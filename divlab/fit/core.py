@@ -240,7 +240,7 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
     for k, (m, o, est, ini) in enumerate(zip(members, outs, [e for e in ests for _ in inits], inits * len(specs))):
         traj = fam.flat(np.asarray(o["theta"], dtype=float))
         extra_info = {key: info[key] for key in ("grid_box", "grid_points", "grid_shape") if key in info}
-        extra_info.update({key: v for key, v in info.items() if key.startswith("sinkhorn")})
+        extra_info.update(o.get("info", {}))
         results.append(FitResult(
             family=family, divergence=m.spec.key,
             divergence_params={a: b for a, b in m.dparams.items() if not callable(b)},

@@ -23,7 +23,9 @@ Optimizers: ``adam`` (default) and ``sgd`` (per-element, as in the normal engine
 ``lbfgs``: :class:`torch.optim.LBFGS` with a strong-Wolfe line search on the *sum* of the
 members' losses. The members are independent, so the sum's minimum is every member's minimum,
 but LBFGS's curvature pairs and line search are shared by the batch: a member's path (not its
-end point) depends on its batch-mates. One recorded step = one LBFGS iteration.
+end point) depends on its batch-mates. One recorded step = one LBFGS iteration; ``lr`` is the
+line search's first trial step (no schedule); when the line search finds no step the curvature
+history is dropped (the next direction is the steepest descent).
 
 Stops: per member "converged" (loss change below ``tol·(1 + |loss|)`` for ``patience`` steps),
 "max_steps", "diverged: <reason>" (loss NaN/inf, gradient not finite, parameters overflowed,
@@ -57,18 +59,22 @@ __all__ = ["GMember", "run_generic", "ESTIMATORS", "DEFAULT_SAMPLES", "DEFAULT_M
 
 ESTIMATORS = ("quadrature", "mc", "samples")
 #: points per side of the samples estimator (target cloud and each model cloud; per component for mixtures)
-DEFAULT_SAMPLES = {"sinkhorn": 256, "ksd": 256}
-DEFAULT_SAMPLES_OTHER = 400
+DEFAULT_SAMPLES = {}
+DEFAULT_SAMPLES_OTHER = 256
 #: draws of the mc estimator
 DEFAULT_MC = 2048
 #: |parameter| above which a member is declared overflowed
 MAX_RAW = 700.0
 #: half-width of a starting model inside the 2D grid, in its standard deviations
 START_SDS = 5.0
+PAD_2D = 0.25
+POINTS_PER_SCALE_2D = 4.0
+MAX_N_2D = 257
+BAD_TRIAL = 1e6  # LBFGS: the loss reported for a trial point where a member fails
 NARROW = 1.0  # a model narrower than this many grid spacings is no longer resolved
 
 SAMPLE_OPTIONS = {
-    "sinkhorn": {"tol": 1e-6, "max_iter": 200, "scaling": 0.5, "warm": True},
+    "sinkhorn": {"tol": 1e-4, "max_iter": 10, "scaling": 0.5, "warm": True},
     "sliced_wasserstein": {},
     "wasserstein": {},
     "mmd": {},
@@ -139,9 +145,11 @@ class _Objective:
         self.groups = []
         order = []
         self.quad = any(m.estimator == "quadrature" for m in members)
+        self.qmask = torch.tensor([m.estimator == "quadrature" for m in members], device=self.dev)
         if self.quad:
             self.pts = grid.points.to(device=self.dev, dtype=self.dt)
             self.w = grid.weights.to(device=self.dev, dtype=self.dt)
+            self.xq = self.pts if fam.dim == 1 else (self.pts[:, 0].contiguous(), self.pts[:, 1].contiguous())
             with torch.no_grad():
                 lp = log_prob_on(target, self.pts)
                 self.lp = (lp - wlogsumexp(lp, self.w)).reshape(-1, 1)
@@ -171,7 +179,8 @@ class _Objective:
         owner = f"fit(divergence={key!r}, estimator='samples')"
         x, a = to_cloud(self.target, m, self.seed, owner)
         g["x"], g["a"] = x.detach().to(device=self.dev, dtype=self.dt), a.detach().to(device=self.dev, dtype=self.dt)
-        g["eps"] = self.fam.noise(m, gen, torch.float64).to(device=self.dev, dtype=self.dt)
+        # a mixture's cloud splits the m points among its K components (weights w_k / m_k)
+        g["eps"] = self.fam.noise(max(m // self.fam.K, 8), gen, torch.float64).to(device=self.dev, dtype=self.dt)
         g["opts"] = dict(SAMPLE_OPTIONS.get(key, {}), **opts)
         g["cache"] = {}
         if key == "sinkhorn":
@@ -187,7 +196,7 @@ class _Objective:
             g["dirs"] = dirs.to(device=self.dev, dtype=self.dt)
 
     def log_q(self, theta):
-        lq = self.fam.log_prob(theta, self.pts)
+        lq = self.fam.log_prob(theta, self.xq)
         lmass = wlogsumexp(lq, self.w)
         return lq - lmass, lmass
 
@@ -198,8 +207,7 @@ class _Objective:
         lqn = None
         if self.quad:
             lqn, lm = self.log_q(theta)
-            qmask = torch.tensor([m.estimator == "quadrature" for m in self.members], device=self.dev)
-            lmass = torch.where(qmask, lm, lmass)
+            lmass = torch.where(self.qmask, lm, lmass)
         for g in self.groups:
             th = theta[g["sel"]]
             est, spec, dp = g["estimator"], g["spec"], g["dparams"]
@@ -244,40 +252,53 @@ class _Objective:
             return sl.batched_ksd2(yy, b, s, bandwidth=dp["bandwidth"], statistic=dp["statistic"])
         raise ValueError(f"fit(divergence={key!r}, estimator='samples'): no batched sample estimator")  # pragma: no cover
 
-    def info(self) -> dict:
-        out = {}
+    def member_info(self) -> list[dict]:
+        """Per member: the samples estimator's sizes, and Sinkhorn's iteration counts (total over
+        the run, shared by the member's group) and its last marginal error."""
+        out = [dict() for _ in self.members]
         for g in self.groups:
+            d = {}
+            if g["estimator"] == "samples":
+                d = {"samples_target": int(g["x"].shape[0]), "samples_model": int(g["eps"].shape[0] * g["eps"].shape[1])}
+            elif g["estimator"] == "mc":
+                d = {"mc_draws": g["n"]}
             st = g.get("state")
             if st is not None:
-                out["sinkhorn_iterations"] = out.get("sinkhorn_iterations", 0) + st.iterations
-                out["sinkhorn_max_marginal_error"] = max(out.get("sinkhorn_max_marginal_error", 0.0), st.max_error)
-                out["sinkhorn_unconverged_solves"] = out.get("sinkhorn_unconverged_solves", 0) + st.not_converged
+                d.update(sinkhorn_iterations=st.iterations, sinkhorn_solves=st.calls,
+                         sinkhorn_marginal_error=st.last_error, sinkhorn_unconverged_solves=st.not_converged)
+            for i in g["idx"]:
+                out[i] = dict(d)
         return out
 
 
 def prepare_generic_grid(target: Distribution, fam: Family, inits: list[dict], n=None, box=None) -> Grid:
     """The shared quadrature grid. 1D: the target and every starting model, padded by half the
     width on each side (as the normal engine), 2049 points by default. 2D: the target's box
-    united with ±``START_SDS`` standard deviations of every starting model (the target's box
-    already leaves room to move: it spans ±8 sd of its components); points per axis from the
-    smallest scale (:data:`divlab.estimators.quadrature.LIMITS`), or ``n``."""
+    united with ±``START_SDS`` standard deviations of every starting model, padded by ``PAD_2D``
+    of its width on each side (so that a forward-KL optimum, as wide as the whole target, is not
+    truncated); ``POINTS_PER_SCALE_2D`` points per smallest scale within [129, ``MAX_N_2D``]
+    per axis (the trapezoid rule on a Gaussian of width σ errs by ~exp(−2π²σ²/h²): 4 points per σ
+    leave ~1e-137), or ``n``."""
     dev, dt = target.device, target.dtype
     if box is not None:
         return make_grid(target, box=box, n=n or (2049 if fam.dim == 1 else 129), device=dev, dtype=dt)
     starts = [fam.model(f, device=dev, dtype=dt) for f in _distinct(inits)]
     if fam.dim == 1:
-        return make_grid(target, *starts, pad=0.5, n=n or 2049)
+        if n is None:  # 2049 points, more where the box is wide for the smallest scale (heavy tails)
+            n = max(2049, make_grid(target, *starts, pad=0.5).n)
+        return make_grid(target, *starts, pad=0.5, n=n)
     tb = target.bounds().detach().to(device="cpu", dtype=torch.float64)
     lo, hi = tb[:, 0].clone(), tb[:, 1].clone()
     for d in starts:
         sb = d.bounds().detach().to(device="cpu", dtype=torch.float64)  # ±8 sd
         c, half = sb.mean(-1), (sb[:, 1] - sb[:, 0]) / 2 * (START_SDS / 8.0)
         lo, hi = torch.minimum(lo, c - half), torch.maximum(hi, c + half)
+    width = hi - lo
+    lo, hi = lo - PAD_2D * width, hi + PAD_2D * width
     if n is None:
         scale = min([target.min_scale()] + [d.min_scale() for d in starts])
-        lim = LIMITS[2]
-        need = int(math.ceil(float((hi - lo).max()) / max(scale, 1e-300) * lim["points_per_scale"]))
-        n = min(max(need, lim["min_n"]), lim["max_n"])
+        need = int(math.ceil(float((hi - lo).max()) / max(scale, 1e-300) * POINTS_PER_SCALE_2D))
+        n = min(max(need, LIMITS[2]["min_n"]), MAX_N_2D)
     return make_grid(box=torch.stack([lo, hi], -1).tolist(), n=n, device=dev, dtype=dt)
 
 
@@ -370,9 +391,13 @@ def _run(target, fam, members, *, steps, lr, optimizer, schedule, tol, patience,
         if step % CHECK_EVERY == 0 and not bool(active.any()):
             break
         if lbfgs is not None:
-            _lbfgs_step(lbfgs, obj, theta, active, lr * _lr_factor(step, steps, schedule))
+            _lbfgs_step(lbfgs, obj, theta, active, lr)
             with torch.no_grad():
                 new = theta.detach().clone()
+                if bool(torch.equal(new, hist_theta[-1])):
+                    # the line search found no step along the quasi-Newton direction: forget the
+                    # curvature pairs (the next direction is the steepest descent)
+                    lbfgs.state.clear()
                 over = active & (~torch.isfinite(new).all(-1) | (new.abs() > MAX_RAW).any(-1))
                 code = torch.where(over, OVERFLOW, code)
                 active = active & ~over
@@ -417,7 +442,9 @@ def _run(target, fam, members, *, steps, lr, optimizer, schedule, tol, patience,
         else:
             traj, losses = H[: li + 1, i], L[: li + 1, i]
         out.append({"status": status, "theta": traj, "losses": losses, "code": c})
-    info = {"elapsed_s": elapsed, "loop_steps": step, "batch": B, **obj.info()}
+    for o, mi in zip(out, obj.member_info()):
+        o["info"] = mi
+    info = {"elapsed_s": elapsed, "loop_steps": step, "batch": B}
     if grid is not None:
         info["grid_box"] = [[float(a[0]), float(a[-1])] for a in grid.axes]
         info["grid_points"] = grid.n
@@ -438,6 +465,11 @@ def _lbfgs_step(opt, obj, theta, active, lr_t):
             ok = active & torch.isfinite(vals)
             total = torch.where(ok, vals, torch.zeros_like(vals)).sum()
             total.backward()
+        if bool((active & ~ok).any()):
+            # a trial point where some member's loss is infinite or NaN: report it as much worse
+            # (finite, so that the line search backtracks instead of producing NaN). A member that
+            # leaves the grid is caught after the step, like with the other optimizers.
+            total = total.detach() + BAD_TRIAL * (1 + total.detach().abs())
         theta.grad = torch.where(active[:, None] & torch.isfinite(theta.grad), theta.grad,
                                  torch.zeros_like(theta.grad))
         return total

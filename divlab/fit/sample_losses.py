@@ -38,8 +38,17 @@ __all__ = ["SAMPLE_LOSSES", "SinkhornState", "batched_mmd2", "batched_sinkhorn",
 
 
 def _sqd(x, y):
-    """|x_i − y_j|² for (..., n, d), (..., m, d) -> (..., n, m), by explicit differences."""
+    """|x_i − y_j|² for (..., n, d), (..., m, d) -> (..., n, m), by explicit differences (exact 0
+    on the diagonal, never negative)."""
     return ((x[..., :, None, :] - y[..., None, :, :]) ** 2).sum(-1)
+
+
+def _sqd_fast(x, y):
+    """|x_i − y_j|² by ‖x‖² + ‖y‖² − 2⟨x, y⟩ (one matmul; clamped at 0). For the smooth kernels
+    (gaussian, imq) only: its rounding near 0 would make −|x − y|'s gradient blow up."""
+    xx = (x * x).sum(-1)
+    yy = (y * y).sum(-1)
+    return (xx[..., :, None] + yy[..., None, :] - 2 * x @ y.transpose(-1, -2)).clamp_min(0)
 
 
 def _kernel(d2, kernel, h):
@@ -63,14 +72,15 @@ def _self_term(K, w, statistic):
 def batched_mmd2(x, a, y, b, *, kernel="gaussian", bandwidth=1.0, statistic="unbiased", cache=None):
     """MMD² between the target cloud (x, a) and each model cloud (y[i], b[i]); (B,)."""
     h = float(bandwidth)
+    sq = _sqd if kernel == "energy" else _sqd_fast
     if cache is not None and "xx" in cache:
         xx = cache["xx"]
     else:
         xx = _self_term(_kernel(_sqd(x, x), kernel, h), a, statistic)
         if cache is not None:
             cache["xx"] = xx
-    yy = _self_term(_kernel(_sqd(y, y), kernel, h), b, statistic)
-    xy = torch.einsum("i,bij,bj->b", a, _kernel(_sqd(x[None], y), kernel, h), b)
+    yy = _self_term(_kernel(sq(y, y), kernel, h), b, statistic)
+    xy = torch.einsum("i,bij,bj->b", a, _kernel(sq(x[None], y), kernel, h), b)
     return xx + yy - 2 * xy
 
 
@@ -88,7 +98,7 @@ class SinkhornState:
         self.aa = None
         self.iterations = 0
         self.calls = 0
-        self.max_error = 0.0
+        self.last_error = 0.0
         self.not_converged = 0
 
 
@@ -153,7 +163,7 @@ def batched_sinkhorn(x, a, y, b, *, epsilon=0.1, debias=True, state: SinkhornSta
     la = torch.log(a)
     with torch.no_grad():
         yd, lbd = y.detach(), torch.log(b.detach())
-        C = _sqd(x[None], yd)  # (B, n, M)
+        C = _sqd_fast(x[None], yd)  # (B, n, M)
         f0 = state.f if (warm and state.f is not None and state.f.shape[0] == C.shape[0]) else None
         f, g, it, err = _solve_ab(C, la, lbd, eps, f0, tol, max_iter, scaling)
         state.f, state.g = f, g
@@ -164,7 +174,7 @@ def batched_sinkhorn(x, a, y, b, *, epsilon=0.1, debias=True, state: SinkhornSta
                 fa, it_a, _ = _solve_sym(Cx, la[None], eps, None, tol, max_iter * 10, scaling)
                 state.aa = 2 * (a * fa[0]).sum()
                 iters += it_a
-            Cy = _sqd(yd, yd)
+            Cy = _sqd_fast(yd, yd)
             fb0 = state.fb if (warm and state.fb is not None and state.fb.shape == lbd.shape) else None
             fb, it_b, err_b = _solve_sym(Cy, lbd, eps, fb0, tol, max_iter, scaling)
             state.fb = fb
@@ -172,14 +182,14 @@ def batched_sinkhorn(x, a, y, b, *, epsilon=0.1, debias=True, state: SinkhornSta
             errs = torch.maximum(errs, err_b)
     state.iterations += iters
     state.calls += 1
-    state.max_error = max(state.max_error, float(errs.max()))
+    state.last_error = float(errs.max())
     state.not_converged += int((errs >= tol).sum())
     # envelope gradients: one differentiable soft c-transform on the model side
-    g_e = _softmin(eps, _sqd(y, x[None]), (la + f / eps).expand(y.shape[0], -1))
+    g_e = _softmin(eps, _sqd_fast(y, x[None]), (la + f / eps).expand(y.shape[0], -1))
     ot_ab = (a * f).sum(-1) + (b * g_e).sum(-1)
     if not debias:
         return ot_ab
-    f_bb = _softmin(eps, _sqd(y, yd), torch.log(b.detach()) + state.fb / eps)
+    f_bb = _softmin(eps, _sqd_fast(y, yd), torch.log(b.detach()) + state.fb / eps)
     ot_bb = 2 * (b * f_bb).sum(-1)
     return ot_ab - 0.5 * state.aa - 0.5 * ot_bb
 
