@@ -35,8 +35,8 @@ __all__ = ["Scenario", "ModelSpec", "DivergenceChoice", "OptimizerSpec", "ViewSp
 MAX_BYTES = 1_000_000
 #: deepest nesting of JSON objects/arrays accepted (checked before parsing)
 MAX_DEPTH = 20
-#: lessons shipped with divlab
-PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
+#: lessons shipped with divlab (package data: installed with the package, editable or not)
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKET = re.compile(r"[\[\]{}]")

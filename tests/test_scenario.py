@@ -228,14 +228,49 @@ def test_every_preset_loads_and_validates():
     ids = [p["id"] for p in ps]
     assert len(set(ids)) == len(ids)
     for p in ps:
-        assert p["page"] == "fit_1d" and p["title"] and len(p["look_for"]) > 80
         sc = p["scenario"]
+        assert p["page"] == ("fit_2d" if sc.dim == 2 else "fit_1d") and p["title"] and len(p["look_for"]) > 80
         assert isinstance(sc, Scenario)
         assert Scenario.from_json(sc.to_json()) == sc
         assert Scenario.from_url_param(sc.to_url_param()) == sc
         assert load_preset(p["id"])["scenario"] == sc
     with pytest.raises(ValueError, match="preset 'nope' is unknown"):
         load_preset("nope")
+
+
+def test_the_lessons_issue_5_asks_for_are_shipped():
+    by_id = {p["id"]: p["scenario"] for p in presets()}
+    two_d = {k for k, sc in by_id.items() if sc.dim == 2}
+    assert {"banana_2d", "ring_2d", "two_moons_2d", "three_blobs_sinkhorn_mmd", "wasserstein_vs_kl_shift"} <= two_d
+    assert by_id["banana_2d"].target["type"] == "banana" and by_id["ring_2d"].target["type"] == "ring"
+    assert by_id["two_moons_2d"].target["type"] == "two_moons"
+    blobs = by_id["three_blobs_sinkhorn_mmd"]
+    assert len(blobs.target["components"]) == 3 and {d.key for d in blobs.divergences} == {"sinkhorn", "mmd"}
+    shift = by_id["wasserstein_vs_kl_shift"]
+    assert {"kl", "sinkhorn"} <= {d.key for d in shift.divergences}
+    for pid in ("distillation_failure_modes", "distillation_no_overlap"):
+        keys = [d.key for d in by_id[pid].divergences]
+        assert keys == ["kl", "reverse_kl", "js", "sinkhorn"]  # the three failure modes against a Sinkhorn fit
+        assert by_id[pid].target == by_id["distillation_failure_modes"].target  # the same teacher
+
+
+def test_presets_are_package_data():
+    """A non-editable install ships the lessons: PRESET_DIR is inside the package and pyproject's
+    package-data glob matches every preset file."""
+    import fnmatch
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+
+    import divlab
+    from divlab.scenario import PRESET_DIR
+
+    pkg = Path(divlab.__file__).resolve().parent
+    assert PRESET_DIR.parent == pkg
+    conf = tomllib.loads((pkg.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    globs = conf["tool"]["setuptools"]["package-data"]["divlab"]
+    files = [p.relative_to(pkg).as_posix() for p in PRESET_DIR.iterdir()]
+    assert files and all(any(fnmatch.fnmatch(f, g) for g in globs) for f in files)
 
 
 def test_same_scenario_same_trajectories():
