@@ -863,3 +863,246 @@ def fit1d_init(family: str, loc: float, scale: float) -> dict:
     if family == "student_t":
         init["df"] = 5.0
     return init
+
+
+# =============================================================================================
+# Race, Families, Landscape, Calculator, Theory pages
+# =============================================================================================
+
+def target_1d(sc: Scenario) -> Distribution:
+    """The scenario's target, which these pages need in 1D (``ValueError`` saying where to go)."""
+    d = sc.build_target()
+    if d.dim != 1:
+        raise ValueError(f"This page works on 1D targets; the current scenario's target is {d.dim}D "
+                         "(open Fit 2D or Flows for it, or a 1D lesson from Home).")
+    return d
+
+
+def race_view(scenario_json: str) -> dict:
+    """Race: every divergence of the scenario fitted from the same start, small multiples."""
+    from . import viz
+
+    sc, results = run_scenario_json(scenario_json)
+    target = sc.build_target()
+    return {"figure": viz.race_animation(target, results, n_frames=min(sc.view.frames, 40)),
+            "table": fit_rows(results)}
+
+
+#: the parameterized families of the Families page: key -> (parameter, symbol, sweep values)
+FAMILY_SWEEPS = {
+    "alpha": ("alpha", "α", [round(v, 3) for v in np.linspace(-0.5, 1.5, 21)]),
+    "renyi": ("alpha", "α", [round(v, 3) for v in np.linspace(0.1, 3.0, 21)]),
+    "skew_kl": ("lam", "λ", [round(v, 3) for v in np.linspace(0.0, 0.95, 20)]),
+    "tsallis": ("alpha", "q", [round(v, 3) for v in np.linspace(0.1, 2.0, 20)]),
+}
+
+
+def family_sweep(target_spec: dict, key: str, init: dict, steps: int, values: Sequence[float] | None = None):
+    """One warm-started ``dl.sweep`` of ``key``'s parameter over its values (Families page)."""
+    from .distributions import from_spec
+    from .fit import sweep
+
+    if key not in FAMILY_SWEEPS:
+        raise ValueError(f"family_sweep(key={key!r}): key must be one of {', '.join(FAMILY_SWEEPS)}")
+    param, _, default_values = FAMILY_SWEEPS[key]
+    vals = list(default_values if values is None else values)
+    init = {k: float(init[k]) for k in ("loc", "scale") if k in init} or None
+    return list(sweep(from_spec(target_spec), "normal", key, param=param, values=vals, init=init, steps=int(steps)))
+
+
+def sweep_rows(results: Sequence[FitResult], param: str, symbol: str) -> list[dict]:
+    return [{symbol: float(r.divergence_params[param]), "loc": float(r.params["loc"]),
+             "scale": float(r.params["scale"]), "final value": format_value(r.final_loss, _reason(r.status)),
+             "status": r.status} for r in results]
+
+
+def two_modes_spec(separation: float, scale: float = 1.0) -> dict:
+    """Two equal Normal modes at ±separation/2 (the Landscape page's bifurcation target)."""
+    s = float(separation)
+    if not math.isfinite(s) or s < 0:
+        raise ValueError(f"separation must be a finite number >= 0, got {separation!r}")
+    return {"type": "mixture", "weights": [0.5, 0.5],
+            "components": [{"type": "normal", "loc": -s / 2, "scale": scale},
+                           {"type": "normal", "loc": s / 2, "scale": scale}]}
+
+
+def landscape_view(target_spec: dict, key: str, params: dict, restarts: int = 12, steps: int = 200,
+                   n: tuple[int, int] = (61, 41)) -> dict:
+    """The surface (``dl.landscape``) and the local optima with their basins and trajectories
+    (``dl.local_optima`` from ``restarts`` starts), over the landscape's (μ, log σ) window."""
+    from .distributions import from_spec
+    from .fit import landscape, local_optima
+
+    target = from_spec(target_spec)
+    land = landscape(target, "normal", key, params=params, n=n)
+    opt = local_optima(target, "normal", key, params=params, restarts=restarts, steps=steps, seed=0)
+    rows = [{"optimum": f"{'global' if o.is_global else 'local'} {k + 1}", "μ (loc)": o.params["loc"],
+             "σ (scale)": o.params["scale"], "D(p‖q) [nats]": format_value(o.value).split("= ", 1)[-1],
+             "basin (share of starts)": o.share} for k, o in enumerate(opt)]
+    return {"landscape": land, "optima": opt, "rows": rows, "unresolved": opt.unresolved}
+
+
+# -- Calculator -----------------------------------------------------------------------------------
+
+#: sample estimators run with this many samples on the Calculator (sinkhorn is opt-in: slow)
+CALC_SAMPLES = 300
+CALC_SLOW = ("sinkhorn",)
+CALC_SKIP = ("f_divergence",)
+
+
+def calculator_rows(p: Distribution, q: Distribution, *, include_slow: bool = False, n: int = CALC_SAMPLES,
+                    seed: int = 0) -> list[dict]:
+    """Every registry divergence between ``p`` (target) and ``q`` (model): its value in nats with
+    the estimator used and its error bar (quadrature: |I_h − I_2h|; samples/mc: standard error),
+    and, where a closed form exists for the pair, an independent quadrature (or Monte Carlo)
+    check with the absolute difference. Divergences that do not apply say why."""
+    from .divergences import catalogue, estimate
+
+    rows = []
+    for spec in catalogue():
+        if spec.key in CALC_SKIP or (spec.key in CALC_SLOW and not include_slow):
+            continue
+        row = {"divergence": spec.name, "key": spec.key, "direction": _direction(spec), "unit": unit_of(spec)}
+        try:
+            est = estimate(p, q, spec.key, "auto", seed=seed, n=n if "samples" in spec.needs else None)
+        except ValueError as exc:
+            row.update({"value": "not applicable", "estimator": "", "± error": None,
+                        "closed-form check": str(exc).split(": ", 1)[-1]})
+            rows.append(row)
+            continue
+        v = float(est)
+        err = max(float(est.stderr or 0.0), float(est.error or 0.0))
+        row.update({"value": _value_text(v, est.reason or ""),
+                    "estimator": est.estimator, "± error": err if math.isfinite(v) else None,
+                    "closed-form check": ""})
+        row["number"] = v
+        if est.estimator == "closed_form":
+            row["closed-form check"] = _closed_form_check(p, q, spec, v, seed)
+        rows.append(row)
+    return rows
+
+
+def unit_of(spec: DivergenceSpec) -> str:
+    """The unit of a divergence's value: nats for density divergences (natural logs), the units
+    of x for transport distances, kernel units for MMD/energy/KSD, squared score units for Fisher."""
+    if spec.from_logs is not None:
+        return "nats"
+    if spec.family == "transport":
+        return "units of x" if spec.key != "sinkhorn" else "units of x²"
+    if spec.key == "fisher":
+        return "(score units)²"
+    return "kernel units"
+
+
+def _value_text(v: float, reason: str = "") -> str:
+    if math.isinf(v):
+        return ("∞" if v > 0 else "−∞") + (f" ({reason})" if reason else "")
+    if math.isnan(v):
+        return "undefined" + (f" ({reason})" if reason else "")
+    return f"{v:.6g}"
+
+
+def _closed_form_check(p, q, spec: DivergenceSpec, closed: float, seed: int) -> str:
+    from .divergences import estimate
+
+    for other in ("quadrature", "quantile", "samples"):
+        if other not in spec.estimators:
+            continue
+        try:
+            chk = estimate(p, q, spec.key, other, seed=seed, n=1000 if other == "samples" else None)
+        except ValueError:
+            continue
+        c = float(chk)
+        if not (math.isfinite(c) and math.isfinite(closed)):
+            return f"{other}: {format_value(c).split('= ', 1)[-1]}"
+        bar = max(float(chk.stderr or 0.0), float(chk.error or 0.0))
+        return f"{other} {c:.6g} (|Δ| = {abs(c - closed):.1e}" + (f", ±{bar:.1e})" if bar else ")")
+    return "no independent estimator"
+
+
+def mc_error_curve(p: Distribution, q: Distribution, key: str = "kl", sizes: Sequence[int] = (30, 100, 300, 1000, 3000),
+                   seeds: int = 5) -> dict:
+    """Monte Carlo estimator error against sample size: for each n, the mean |estimate − reference|
+    over ``seeds`` seeds and the mean reported standard error; the reference is the closed form
+    where one exists, else quadrature. ``ValueError`` when ``key`` has no mc estimator."""
+    from .divergences import estimate
+
+    ref = estimate(p, q, key, "auto")
+    refv = float(ref)
+    out = {"key": key, "reference": refv, "reference_estimator": ref.estimator, "n": [], "abs_error": [], "stderr": []}
+    for n in sizes:
+        errs, ses = [], []
+        for s in range(seeds):
+            e = estimate(p, q, key, "mc", n=int(n), seed=s)
+            errs.append(abs(float(e) - refv))
+            ses.append(float(e.stderr))
+        out["n"].append(int(n))
+        out["abs_error"].append(float(np.mean(errs)))
+        out["stderr"].append(float(np.mean(ses)))
+    return out
+
+
+def simple_spec(family: str, loc: float, scale: float, df: float | None = None) -> dict:
+    """The spec of one Normal / Laplace / Student-t / Uniform(loc ± scale) (Calculator's q)."""
+    rows = parse_components([{"weight": 1.0, "family": family, "loc": loc, "scale": scale, "df": df}])
+    return _component(rows[0]).to_spec()
+
+
+# -- Theory ---------------------------------------------------------------------------------------
+
+def f_divergence_keys() -> list[str]:
+    """Registry f-divergences with a named f (the generic one needs a user function)."""
+    return [s.key for s in catalogue() if s.fdiv is not None and s.key not in EXCLUDED]
+
+
+def f_h_curves(keys: Sequence[str], u_max: float = 4.0, r_range: tuple[float, float] = (1e-2, 1e2),
+               n: int = 300) -> dict:
+    """f(u) on (0, u_max] and h(r) = r² f''(r) on a log grid of r, per divergence (default
+    parameters), from the registry's ``fdiv`` objects; h is None where f'' is not a function (TV)."""
+    import torch
+
+    u = torch.linspace(u_max / n, u_max, n, dtype=torch.float64)
+    r = torch.logspace(math.log10(r_range[0]), math.log10(r_range[1]), n, dtype=torch.float64)
+    out = {}
+    for key in keys:
+        spec = get(key)
+        if spec.fdiv is None:
+            raise ValueError(f"f_h_curves(keys=[..., {key!r}]): {spec.name} is not an f-divergence")
+        params = spec.resolve_params({})
+        fu = spec.fdiv.f(u, **params).detach().cpu().numpy()
+        h = None if spec.fdiv.h is None else spec.fdiv.h(r, **params).detach().cpu().numpy()
+        out[spec.label(**params)] = {"key": key, "u": u.numpy(), "f": fu, "r": r.numpy(), "h": h,
+                                     "note": spec.fdiv.h_note if spec.fdiv.h is None else ""}
+    return out
+
+
+def h_along_x(target: Distribution, model: Distribution, keys: Sequence[str], x: np.ndarray) -> dict:
+    """h(r(x)) with r = p(x)/q(x) along ``x`` for each f-divergence with a smooth h."""
+    import torch
+
+    with torch.no_grad():
+        xt = torch.as_tensor(np.asarray(x, dtype=float), dtype=target.dtype, device=target.device)
+        lr = (target.log_prob(xt) - model.log_prob(xt.to(model.dtype))).cpu().double()
+    r = torch.exp(lr.clamp(-700, 700))
+    out = {}
+    for key in keys:
+        spec = get(key)
+        if spec.fdiv is None or spec.fdiv.h is None:
+            continue
+        params = spec.resolve_params({})
+        out[spec.label(**params)] = (key, spec.fdiv.h(r, **params).numpy())
+    return out
+
+
+def phase_diagram_available() -> str | None:
+    """None while divlab has no continuation helper (divlab/fit/continuation.py)."""
+    try:
+        from .fit import continuation  # noqa: F401
+    except ImportError:
+        return None
+    return "continuation"
+
+
+def mc_keys() -> list[str]:
+    """Divergences with a Monte Carlo ('mc') estimator (Calculator's error-vs-n plot)."""
+    return [s.key for s in catalogue() if "mc" in s.estimators]

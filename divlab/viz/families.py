@@ -1,0 +1,109 @@
+"""Families figures: the best fit moving as a divergence parameter (α, λ, q) slides, and an
+overlay of the fits for several values."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..distributions import Distribution
+from ..fit import FitResult
+from .fit1d import TARGET_COLOR, TARGET_FILL, _density
+from .race import model_x_grid
+
+__all__ = ["sweep_animation", "sweep_overlay", "param_colors"]
+
+
+def param_colors(n: int) -> list[str]:
+    """n colours from blue (small parameter: usually mode-seeking) to red (large: covering)."""
+    out = []
+    for i in range(n):
+        t = i / max(n - 1, 1)
+        out.append(f"rgb({int(40 + 200 * t)}, {int(90 + 40 * math.sin(math.pi * t))}, {int(220 - 190 * t)})")
+    return out
+
+
+def _params_of(r: FitResult, name: str) -> float:
+    return float(r.divergence_params[name])
+
+
+def sweep_animation(target: Distribution, results: Sequence[FitResult], param: str, symbol: str | None = None) -> go.Figure:
+    """Left: the target p and the best fit q at the current parameter value; right: the fitted
+    mean and scale against the parameter with a marker at the current value. A plotly slider over
+    the values moves both (no recomputation: the sweep is precomputed)."""
+    results = list(results)
+    if not results:
+        raise ValueError("sweep_animation(results=[]): give the fits of a sweep")
+    sym = symbol or param
+    vals = [_params_of(r, param) for r in results]
+    x = model_x_grid(target, results)
+    p_y = _density(target, x)
+    locs = np.array([float(r.model().mean.reshape(-1)[0]) if hasattr(r.model(), "mean") else np.nan for r in results])
+    scales = np.array([float(r.params.get("scale", np.nan)) for r in results])
+    losses = [r.final_loss for r in results]
+
+    def model_trace(i: int) -> go.Scatter:
+        r = results[i]
+        val = f"{losses[i]:.4g} nats" if math.isfinite(losses[i]) else "∞"
+        return go.Scatter(x=x, y=_density(r.model(), x), mode="lines", name=f"best q at {sym}={vals[i]:.3g}",
+                          line={"color": "#d62728", "width": 3},
+                          hovertemplate=f"{r.label}: D(p‖q) = {val}<br>x=%{{x:.3g}}, q(x)=%{{y:.4g}}<extra></extra>")
+
+    def marker(i: int) -> go.Scatter:
+        return go.Scatter(x=[vals[i], vals[i]], y=[locs[i], scales[i]], mode="markers", showlegend=False,
+                          marker={"color": "#d62728", "size": 12}, hoverinfo="skip")
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.08,
+                        subplot_titles=("target p and the best model q", f"fitted mean and scale vs {sym}"))
+    fig.add_trace(go.Scatter(x=x, y=p_y, mode="lines", fill="tozeroy", name="target p", fillcolor=TARGET_FILL,
+                             line={"color": TARGET_COLOR, "width": 1.5}), row=1, col=1)
+    fig.add_trace(model_trace(0), row=1, col=1)
+    fig.add_trace(go.Scatter(x=vals, y=locs, mode="lines+markers", name="mean of q", line={"color": "#1f77b4"}),
+                  row=1, col=2)
+    fig.add_trace(go.Scatter(x=vals, y=scales, mode="lines+markers", name="scale of q", line={"color": "#2ca02c"}),
+                  row=1, col=2)
+    fig.add_trace(marker(0), row=1, col=2)
+    fig.frames = [go.Frame(name=f"{v:g}", data=[model_trace(i), marker(i)], traces=[1, 4]) for i, v in enumerate(vals)]
+    ymax = max([float(np.nanmax(p_y))] + [float(np.nanmax(f.data[0].y)) for f in fig.frames])
+    ymax = min(ymax, 3 * float(np.nanmax(p_y)))
+    fig.update_yaxes(range=[0, 1.05 * ymax], title_text="density", row=1, col=1)
+    fig.update_xaxes(title_text="x", row=1, col=1)
+    fig.update_xaxes(title_text=sym, row=1, col=2)
+    fig.update_layout(
+        template="plotly_white", height=460, margin={"l": 50, "r": 10, "t": 60, "b": 40},
+        legend={"orientation": "h", "y": -0.35},
+        updatemenus=[{"type": "buttons", "direction": "left", "showactive": False, "x": 0.0, "y": 1.2, "xanchor": "left",
+                      "buttons": [{"label": "▶ Play", "method": "animate",
+                                   "args": [None, {"frame": {"duration": 250, "redraw": True}, "fromcurrent": True,
+                                                   "transition": {"duration": 0}, "mode": "immediate"}]}]}],
+        sliders=[{"active": 0, "x": 0.0, "len": 1.0, "y": -0.12, "currentvalue": {"prefix": f"{sym} = "},
+                  "steps": [{"label": f"{v:g}", "method": "animate",
+                             "args": [[f"{v:g}"], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
+                                                   "transition": {"duration": 0}}]} for v in vals]}],
+    )
+    return fig
+
+
+def sweep_overlay(target: Distribution, results: Sequence[FitResult], param: str, symbol: str | None = None) -> go.Figure:
+    """The target and the best fit for each parameter value in one plot, coloured from blue
+    (smallest value) to red (largest)."""
+    results = list(results)
+    if not results:
+        raise ValueError("sweep_overlay(results=[]): give at least one fit")
+    sym = symbol or param
+    x = model_x_grid(target, results)
+    fig = go.Figure(go.Scatter(x=x, y=_density(target, x), mode="lines", fill="tozeroy", name="target p",
+                               fillcolor=TARGET_FILL, line={"color": TARGET_COLOR, "width": 1.5}))
+    for r, color in zip(results, param_colors(len(results))):
+        v = _params_of(r, param)
+        val = f"{r.final_loss:.4g} nats" if math.isfinite(r.final_loss) else "∞"
+        fig.add_trace(go.Scatter(x=x, y=_density(r.model(), x), mode="lines", name=f"{sym} = {v:g}",
+                                 line={"color": color, "width": 2},
+                                 hovertemplate=f"{r.label}: D(p‖q) = {val}<extra></extra>"))
+    fig.update_layout(template="plotly_white", height=380, xaxis_title="x", yaxis_title="density",
+                      margin={"l": 50, "r": 10, "t": 20, "b": 40})
+    return fig
