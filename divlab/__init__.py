@@ -37,6 +37,7 @@ from .divergences import (
 )
 from .estimators import Estimate, make_grid
 from .fit import FitBatch, FitResult, fit, landscape, local_optima, sweep
+from .fit.flow import FlowResult, flow
 from .scenario import Scenario, load_preset, presets
 
 __version__ = "0.1.0"
@@ -48,3 +49,4 @@ __all__ = [
     "local_optima", "landscape", "sweep",
     "get_device", "get_dtype", "Scenario", "load_preset", "presets", "__version__",
 ]
+__all__ += ["flow", "FlowResult"]

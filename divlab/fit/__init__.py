@@ -1,6 +1,8 @@
 """Fitting: minimize a divergence between a target and a model family."""
 
 from .core import FAMILIES, FitBatch, FitResult, fit
+from .flow import FLOWS, FlowResult, flow
 from .explore import Landscape, Optima, Optimum, landscape, local_optima, sweep
 
 __all__ = ["fit", "FitResult", "FitBatch", "FAMILIES", "local_optima", "landscape", "sweep", "Optimum", "Optima", "Landscape"]
+__all__ += ["flow", "FlowResult", "FLOWS"]
