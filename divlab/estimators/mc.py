@@ -1,31 +1,436 @@
 """Monte Carlo estimators of density divergences (estimator ``"mc"``), reparameterized.
 
-- ``kl``: KL(p‖q) = E_p[log p − log q], draws from the target p.
-- ``reverse_kl``: KL(q‖p) = E_q[log q − log p], draws from the model q (``rsample``: the
-  estimate is differentiable in q's parameters — the variational-inference gradient).
-- ``alpha`` (Minka): D_α = (1 − E_q[(p/q)^α]) / (α(1 − α)), draws from q; α = 1 and α = 0 are
-  the two KLs above. Unbiased; its variance is finite only where E_q[(p/q)^{2α}] is, so for
-  α outside [0, 1] (or heavy-tailed p/q) the standard error can be unreliable.
+Every density divergence in the registry has one, reached as
+``dl.estimate(p, q, key, estimator="mc", n=..., seed=...)``. Each draws from the model q
+(reparameterized, so the value is differentiable in q's parameters), from the target p, or
+from both, whichever makes the formula *exact* when one support does not contain the other
+and keeps the terms bounded where possible. With ``r = p/q`` and ``ℓ = log r``:
 
-Each is an unbiased average of i.i.d. terms; ``stderr`` = sample sd / √n (the largest over a
-batch). A draw where the denominator density is 0 makes the value +inf, with the reason in
-words. Options: none (``n`` and ``seed`` are the arguments of ``estimate``).
+============== ====== ============================================================ ========
+key            draws  estimator                                                    bias
+============== ====== ============================================================ ========
+kl             p      E_p[ℓ]                                                       unbiased
+reverse_kl     q      E_q[−ℓ]                                                      unbiased
+jeffreys       p, q   E_p[ℓ] + E_q[−ℓ]                                             unbiased
+js             p, q   ½E_p[log 2 − log(1 + 1/r)] + ½E_q[log 2 − log(1 + r)]        unbiased
+hellinger      q      1 − E_q[√r]                                                  unbiased
+tv             p      E_p[(1 − 1/r)₊]  (= ∫(p − q)₊, terms in [0, 1])              unbiased
+pearson        p      E_p[r] − 1       (χ²(p‖q) = ∫p²/q − 1)                       unbiased
+neyman         q      E_q[1/r] − 1     (χ²(q‖p) = ∫q²/p − 1)                       unbiased
+alpha          q      (1 − E_q[r^α]) / (α(1 − α)); α = 1, 0: the KLs               unbiased
+tsallis        q      α · D_α (index α = "q"); α = 1: KL(p‖q)                      unbiased
+skew_kl        p      E_p[−log(λ + (1 − λ)/r)]; λ = 0: KL(p‖q)                     unbiased
+f_divergence   q      E_q[f(r)] (f normalized so f'(1) = 0; misses p-mass where q = 0) unbiased
+renyi          q      log(E_q[r^α]) / (α − 1); α = 1: KL(p‖q)                      biased
+bhattacharyya  q      −log E_q[√r]                                                 biased
+cauchy_schwarz p, q   −log Ĉ + ½ log E_p[p] + ½ log E_q[q], Ĉ = ½(E_p[q] + E_q[p])  biased
+============== ====== ============================================================ ========
+
+Standard errors. For the unbiased ones, ``stderr`` is the sample standard deviation of the
+terms over √n (summed in quadrature over independent draws from p and q). For the log of a
+mean (renyi, bhattacharyya, cauchy_schwarz, and :func:`vr_bound`) it is the delta method:
+SE(log m̂) ≈ SE(m̂)/m̂, i.e. the standard deviation of the normalized weights
+w_i = e^{t_i}/mean(e^t) over √n, times the outer factor (1/|α − 1| for Rényi). These
+estimators are consistent but biased — by Jensen, E[log m̂] ≤ log m, so the Rényi estimate
+is biased *up* for α < 1 and *down* for α > 1 — with a bias of order Var(w)/(2n) that
+shrinks like 1/n while the SE shrinks like 1/√n; the delta-method SE is an honest error bar
+once n·SE² is small (and unreliable when the weights are heavy-tailed, e.g. α ≫ 1).
+For a batch of models the reported ``stderr`` is the largest over the batch.
+
+Mixture models. A :class:`~divlab.distributions.Mixture` q has no reparameterized sampler
+(the component choice is discrete). Its expectations are taken *stratified over components*:
+E_q[g] = Σ_k w_k E_{q_k}[g], with ⌈n/K⌉ reparameterized draws from each component q_k. This
+is unbiased, differentiable in the weights and in every component's parameters, and its SE
+is √(Σ_k w_k² s_k²/m). A q with no reparameterized sampler at all (e.g. a GridDensity with
+trainable heights) uses the score-function ("magic box") surrogate
+t_i · exp(log q(x_i) − stopgrad log q(x_i)), whose value is t_i and whose gradient adds the
+missing t_i ∇ log q term; ``info["gradient"]`` says which gradient was used.
+
+Infinity is an answer: a draw where a needed density is 0 makes the value +inf, and
+``reason`` says which density vanished where. NaN is never returned.
+
+The Rényi / VR bound. The variational Rényi bound of Li & Turner (2016),
+``L_β(q) = 1/(1 − β) log E_q[(p/q)^{1−β}]``, is the same log-mean-exp of reparameterized
+draws from q as our ``renyi`` estimator. With m̂ = mean_i r(x_i)^α, x_i ~ q:
+
+    renyi mc (α)    = log m̂ / (α − 1)             our D^R_α(p‖q), target first
+    vr_bound (β)    = log m̂ / α,   α = 1 − β       Li & Turner's L_β = −D^R_β(q‖p) (model first)
+                    = −β/(1 − β) · renyi mc (α = 1 − β)
+
+(the population identity is the skew symmetry D^R_β(q‖p) = β/(1 − β)·D^R_{1−β}(p‖q)).
+So maximizing the VR bound in β is minimizing our ``renyi`` at α = 1 − β; see :func:`vr_bound`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from ..distributions import Distribution
+from ..distributions import Distribution, Mixture
+from ..distributions.base import rng
 from .result import Estimate
 
-__all__ = ["mc_kl", "mc_reverse_kl", "mc_alpha", "DEFAULT_N"]
+__all__ = ["mc_estimate", "vr_bound", "MC_FORMULAS", "DEFAULT_N", "register"]
 
 DEFAULT_N = 4096
+LOG2 = math.log(2.0)
 
 
+# --------------------------------------------------------------------------- draws
+@dataclass
+class _Draws:
+    """Draws arranged as K strata of m draws each (component-major), weights W (K, *batch)."""
+
+    x: torch.Tensor  # (K*m, *batch?, *event)
+    W: torch.Tensor | None  # (K, *batch) stratum weights summing to 1; None: one plain stratum
+    m: int
+    gradient: str
+    #: log-density of q at x for the score-function surrogate (None: not needed)
+    log_q_for_score: torch.Tensor | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+
+def _draw_p(p: Distribution, n: int, seed) -> _Draws:
+    x = p.rsample(n, seed=seed) if p.has_rsample else p.sample(n, seed=seed)
+    return _Draws(x=x, W=None, m=n, gradient="draws from p (fixed target)")
+
+
+def _draw_q(q: Distribution, n: int, seed) -> _Draws:
+    if q.has_rsample:
+        return _Draws(x=q.rsample(n, seed=seed), W=None, m=n, gradient="reparameterized")
+    if isinstance(q, Mixture) and all(c.has_rsample for c in q.components):
+        K = len(q.components)
+        m = max(2, -(-n // K))
+        batch = tuple(q.batch_shape)
+        ev = tuple(q.event_shape)
+        with rng(seed, q.device):
+            xs = [c.rsample(m).expand((m,) + batch + ev) for c in q.components]
+        W = q.weights.expand(batch + (K,)).movedim(-1, 0)
+        return _Draws(x=torch.cat(xs, 0), W=W, m=m,
+                      gradient="stratified over mixture components, reparameterized within each")
+    x = q.sample(n, seed=seed)
+    return _Draws(x=x, W=None, m=n, gradient="score function (q has no reparameterized sampler)")
+
+
+def _logs(p, q, dr: _Draws, ref: torch.dtype):
+    """(log p, log q) at the draws, in the dtype of p, shape (N, *batch). Draws from an
+    unbatched distribution get singleton batch dims, so a batch of models shares them."""
+    x = dr.x
+    ev = len(p.event_shape)
+    xb = x.dim() - 1 - ev  # batch dims the draws carry
+    nb = max(len(p.batch_shape), len(q.batch_shape))
+    if nb > xb:
+        x = x.reshape((x.shape[0],) + (1,) * (nb - xb) + tuple(x.shape[1:]))
+    lp = p.log_prob(x.to(device=p.device, dtype=p.dtype)).to(ref)
+    lq = q.log_prob(x.to(device=q.device, dtype=q.dtype)).to(device=lp.device, dtype=ref)
+    return torch.broadcast_tensors(lp, lq)
+
+
+def _safe_lr(lp, lq):
+    """ℓ = log p − log q where both are finite; the masks say where p = 0 and where q = 0."""
+    ok = torch.isfinite(lp) & torch.isfinite(lq)
+    lr = torch.where(ok, lp, torch.zeros_like(lp)) - torch.where(ok, lq, torch.zeros_like(lq))
+    return lr, ok, ~torch.isfinite(lp), ~torch.isfinite(lq)
+
+
+def _apply_score(terms, dr: _Draws, lq, log_space=False):
+    """Add the score-function term for non-reparameterized q draws (value unchanged)."""
+    if dr.gradient.startswith("score") and lq.requires_grad:
+        d = torch.where(torch.isfinite(lq), lq - lq.detach(), torch.zeros_like(lq))
+        if log_space:
+            return terms + d
+        fin = torch.isfinite(terms.detach())
+        base = torch.where(fin, terms.detach(), torch.zeros_like(terms)).mean(0, keepdim=True)
+        return terms + torch.where(fin, terms.detach() - base, torch.zeros_like(terms)) * d
+    return terms
+
+
+# --------------------------------------------------------------------------- reductions
+def _strata(t: torch.Tensor, dr: _Draws):
+    K = 1 if dr.W is None else dr.W.shape[0]
+    return t.reshape((K, dr.m) + tuple(t.shape[1:]))
+
+
+def _W(dr: _Draws, like: torch.Tensor):
+    if dr.W is None:
+        return torch.ones((1,) + (1,) * (like.dim() - 2), dtype=like.dtype, device=like.device)
+    W = dr.W.to(device=like.device, dtype=like.dtype)
+    return W.reshape(W.shape + (1,) * (like.dim() - 1 - W.dim()))
+
+
+def _mean_var(terms: torch.Tensor, dr: _Draws):
+    """Stratified mean Σ_k W_k mean_k(t) (differentiable) and its variance (detached).
+
+    Zero-weight strata are masked before any product, so an infinite term there cannot turn
+    into 0·inf = NaN. Non-finite terms are left out of the variance (the value is then
+    infinite and the caller reports that instead of an error bar)."""
+    t = _strata(terms, dr)
+    W = _W(dr, t)
+    live = (W > 0).expand(t.shape[:1] + t.shape[2:]).unsqueeze(1).expand_as(t)
+    t = torch.where(live, t, torch.zeros_like(t))
+    value = (W * t.mean(1)).sum(0)
+    td = t.detach()
+    fin = torch.isfinite(td)
+    tf = torch.where(fin, td, torch.zeros_like(td))
+    var = (W.detach() ** 2 * tf.var(1) / dr.m).sum(0) if dr.m > 1 else torch.zeros_like(value.detach())
+    return value, var
+
+
+def _log_mean_exp(logt: torch.Tensor, dr: _Draws):
+    """log Σ_k W_k mean_k(e^t) (differentiable) and the delta-method variance of it (detached):
+    Var(m̂)/m̂², computed from the normalized weights e^{t − log m̂} (no overflow)."""
+    t = _strata(logt, dr)
+    W = _W(dr, t)
+    logW = torch.where(W > 0, torch.log(torch.where(W > 0, W, torch.ones_like(W))), torch.full_like(W, -math.inf))
+    lme = torch.logsumexp((t + logW.unsqueeze(1) - math.log(dr.m)).reshape((-1,) + tuple(t.shape[2:])), dim=0)
+    with torch.no_grad():
+        ok = torch.isfinite(lme)
+        shift = torch.where(ok, lme, torch.zeros_like(lme))
+        w = torch.exp(t.detach() - shift)
+        w = torch.where(torch.isfinite(w), w, torch.zeros_like(w))
+        var = (W.detach() ** 2 * w.var(1) / dr.m).sum(0) if dr.m > 1 else torch.zeros_like(lme.detach())
+        var = torch.where(ok, var, torch.zeros_like(var))
+    return lme, var
+
+
+def _max_se(var) -> float:
+    v = var.detach()
+    v = v[torch.isfinite(v)]
+    return float(v.clamp_min(0).sqrt().max()) if v.numel() else 0.0
+
+
+def _inf_where(terms, mask):
+    """+inf where ``mask`` (a needed density vanished), ``terms`` elsewhere. The terms there were
+    computed from masked (finite) log-ratios, so no NaN reaches the gradient."""
+    return torch.where(mask, torch.full_like(terms, math.inf), terms)
+
+
+# --------------------------------------------------------------------------- formulas
+# Each formula: (p, q, n, seed, **params) -> (value, var, n_used, reason_if_inf, info)
+
+def _one_side(side, p, q, n, seed):
+    dr = _draw_p(p, n, seed) if side == "p" else _draw_q(q, n, seed)
+    lp, lq = _logs(p, q, dr, p.dtype)
+    return dr, lp, lq
+
+
+def _linear(side, p, q, n, seed, term_fn, inf_mask_fn, reason):
+    dr, lp, lq = _one_side(side, p, q, n, seed)
+    lr, ok, p0, q0 = _safe_lr(lp, lq)
+    terms = _inf_where(term_fn(lr), inf_mask_fn(p0, q0))
+    terms = torch.where(p0 & q0, torch.zeros_like(terms), terms)  # both 0 at a draw: contributes nothing
+    if side == "q":
+        terms = _apply_score(terms, dr, lq)
+    value, var = _mean_var(terms, dr)
+    return value, var, dr.n, reason, {"draws": side, "gradient": dr.gradient}
+
+
+_REASON_Q0_P = "a draw from the target p landed where the model q = 0"
+_REASON_P0_Q = "a draw from the model q landed where the target p = 0"
+
+
+def _never(p0, q0):
+    return torch.zeros_like(p0)
+
+
+def _f_kl(p, q, n, seed):
+    return _linear("p", p, q, n, seed, lambda lr: lr, lambda p0, q0: q0 & ~p0, "KL(p‖q) is infinite: " + _REASON_Q0_P)
+
+
+def _f_reverse_kl(p, q, n, seed):
+    return _linear("q", p, q, n, seed, lambda lr: -lr, lambda p0, q0: p0 & ~q0,
+                   "KL(q‖p) is infinite: " + _REASON_P0_Q)
+
+
+def _two_sided(p, q, n, seed, fp, fq, maskp, maskq, reason):
+    vp, varp, np_, _, _ = _linear("p", p, q, n, seed, fp, maskp, reason)
+    vq, varq, nq, _, iq = _linear("q", p, q, n, None if seed is None else seed + 1, fq, maskq, reason)
+    return vp + vq, varp + varq, np_ + nq, reason, {"draws": "p and q", "gradient": iq["gradient"]}
+
+
+def _f_jeffreys(p, q, n, seed):
+    return _two_sided(p, q, n, seed, lambda lr: lr, lambda lr: -lr, lambda p0, q0: q0 & ~p0, lambda p0, q0: p0 & ~q0,
+                      "Jeffreys is infinite: a draw from one distribution landed where the other is 0")
+
+
+def _js_fix(p, q, n, seed):
+    # the p0/q0 draws: term limit ½ log 2 on the side whose draw found the other density 0
+    vp_dr, lp, lq = _one_side("p", p, q, n, seed)
+    lr, ok, p0, q0 = _safe_lr(lp, lq)
+    tp = torch.where(q0, torch.full_like(lr, 0.5 * LOG2), 0.5 * (LOG2 - torch.nn.functional.softplus(-lr)))
+    vp, varp = _mean_var(tp, vp_dr)
+    dq, lp2, lq2 = _one_side("q", p, q, n, None if seed is None else seed + 1)
+    lr2, ok2, p02, q02 = _safe_lr(lp2, lq2)
+    tq = torch.where(p02, torch.full_like(lr2, 0.5 * LOG2), 0.5 * (LOG2 - torch.nn.functional.softplus(lr2)))
+    tq = _apply_score(tq, dq, lq2)
+    vq, varq = _mean_var(tq, dq)
+    return vp + vq, varp + varq, vp_dr.n + dq.n, "", {"draws": "p and q", "gradient": dq.gradient}
+
+
+def _hellinger(p, q, n, seed):
+    dr, lp, lq = _one_side("q", p, q, n, seed)
+    lr, ok, p0, q0 = _safe_lr(lp, lq)
+    t = torch.where(p0, torch.ones_like(lr), -torch.expm1(0.5 * lr))
+    t = _apply_score(t, dr, lq)
+    value, var = _mean_var(t, dr)
+    return value, var, dr.n, "", {"draws": "q", "gradient": dr.gradient}
+
+
+def _tv(p, q, n, seed):
+    # ∫(p − q)₊ = E_p[(1 − q/p)₊]: terms in [0, 1]; a q = 0 draw contributes 1
+    dr, lp, lq = _one_side("p", p, q, n, seed)
+    lr, ok, p0, q0 = _safe_lr(lp, lq)
+    t = torch.where(q0, torch.ones_like(lr), torch.relu(-torch.expm1(-lr)))
+    value, var = _mean_var(t, dr)
+    return value, var, dr.n, "", {"draws": "p", "gradient": dr.gradient}
+
+
+def _f_pearson(p, q, n, seed):
+    return _linear("p", p, q, n, seed, torch.expm1, lambda p0, q0: q0 & ~p0,
+                   "χ²(p‖q) is infinite: " + _REASON_Q0_P)
+
+
+def _f_neyman(p, q, n, seed):
+    return _linear("q", p, q, n, seed, lambda lr: torch.expm1(-lr), lambda p0, q0: p0 & ~q0,
+                   "χ²(q‖p) is infinite: " + _REASON_P0_Q)
+
+
+def _f_alpha(p, q, n, seed, alpha):
+    a = float(alpha)
+    if a == 1.0:
+        return _f_kl(p, q, n, seed)
+    if a == 0.0:
+        return _f_reverse_kl(p, q, n, seed)
+    dr, lp, lq = _one_side("q", p, q, n, seed)
+    lr, ok, p0, q0 = _safe_lr(lp, lq)
+    t = -torch.expm1(a * lr) / (a * (1 - a))
+    if a > 0:  # r = 0 at a p = 0 draw: r^α = 0, term 1/(α(1−α))
+        t = torch.where(p0, torch.full_like(t, 1.0 / (a * (1 - a))), t)
+    else:  # r^α = inf at a p = 0 draw
+        t = _inf_where(t, p0 & ~q0)
+    t = torch.where(~torch.isfinite(t.detach()) & ~(p0 & ~q0), torch.full_like(t, math.inf), t)
+    t = _apply_score(t, dr, lq)
+    value, var = _mean_var(t, dr)
+    why = (f"D_α (α={a:g}) is infinite: " + (_REASON_P0_Q if a < 0 else "(p/q)^α overflowed at a draw from q"))
+    return value, var, dr.n, why, {"draws": "q", "gradient": dr.gradient}
+
+
+def _f_tsallis(p, q, n, seed, alpha):
+    a = float(alpha)
+    v, var, n_, why, info = _f_alpha(p, q, n, seed, a)
+    return a * v, a * a * var, n_, why.replace("D_α", "Tsallis D_q"), info
+
+
+def _f_skew_kl(p, q, n, seed, lam):
+    lam = float(lam)
+    if lam == 0.0:
+        return _f_kl(p, q, n, seed)
+    dr, lp, lq = _one_side("p", p, q, n, seed)
+    lr, ok, p0, q0 = _safe_lr(lp, lq)
+    # −log(λ + (1 − λ)/r) = −logaddexp(log λ, log(1 − λ) − ℓ); q = 0 draw: −log λ (finite)
+    t = -torch.logaddexp(torch.full_like(lr, math.log(lam)), math.log1p(-lam) - lr)
+    t = torch.where(q0, torch.full_like(t, -math.log(lam)), t)
+    value, var = _mean_var(t, dr)
+    return value, var, dr.n, "", {"draws": "p", "gradient": dr.gradient}
+
+
+def _f_generic(p, q, n, seed, f):
+    from ..divergences.fdiv import generic_fdivergence
+
+    fd = generic_fdivergence(f, check=False)
+    dr, lp, lq = _one_side("q", p, q, n, seed)
+    lr, ok, p0, q0 = _safe_lr(lp, lq)
+    t = fd.core(lr, torch.zeros_like(lr))  # q f(p/q) at q = 1: f(r)
+    f0 = float(fd.f0())
+    t = torch.where(p0, torch.full_like(t, f0) if math.isfinite(f0) else torch.full_like(t, math.inf), t)
+    t = _apply_score(t, dr, lq)
+    value, var = _mean_var(t, dr)
+    return value, var, dr.n, "D_f is infinite: f(0) = ∞ and " + _REASON_P0_Q, {"draws": "q", "gradient": dr.gradient}
+
+
+def _log_chernoff_q(p, q, n, seed, a):
+    """log E_q[r^a] (log-mean-exp) and its delta-method variance; also the draws' info."""
+    dr, lp, lq = _one_side("q", p, q, n, seed)
+    lr, ok, p0, q0 = _safe_lr(lp, lq)
+    t = a * lr
+    t = torch.where(p0, torch.full_like(t, -math.inf if a > 0 else math.inf), t)
+    t = _apply_score(t, dr, lq, log_space=True)
+    lme, var = _log_mean_exp(t, dr)
+    return lme, var, dr
+
+
+def _f_renyi(p, q, n, seed, alpha):
+    a = float(alpha)
+    if a == 1.0:
+        return _f_kl(p, q, n, seed)
+    lme, var, dr = _log_chernoff_q(p, q, n, seed, a)
+    value = lme / (a - 1)
+    # no draw from q where p > 0: ∫p^α q^{1−α} is 0 (α < 1) -> +inf; for α > 1 the q-draws
+    # cannot see p's mass outside q, and the estimate is still +inf (not −inf) with that reason.
+    none = torch.isneginf(lme.detach())
+    value = torch.where(none, torch.full_like(value, math.inf), value)
+    return (value, var / (a - 1) ** 2, dr.n,
+            f"Rényi D_α (α={a:g}) is infinite: no draw from the model q landed where the target p > 0 "
+            "(the supports do not overlap, as far as n draws can tell)",
+            {"draws": "q", "gradient": dr.gradient, "bias": "log of a mean: consistent, biased O(1/n)"})
+
+
+def _f_bhattacharyya(p, q, n, seed):
+    lme, var, dr = _log_chernoff_q(p, q, n, seed, 0.5)
+    return (-lme, var, dr.n, "Bhattacharyya distance is infinite: no draw from q landed where p > 0 "
+            "(disjoint supports, as far as n draws can tell)",
+            {"draws": "q", "gradient": dr.gradient, "bias": "log of a mean: consistent, biased O(1/n)"})
+
+
+def _f_cauchy_schwarz(p, q, n, seed):
+    """D_CS = −log ∫pq + ½ log ∫p² + ½ log ∫q², with ∫p² = E_p[p], ∫q² = E_q[q] and
+    ∫pq = ½(E_p[q] + E_q[p]) from independent draws of p and q. Delta method over the
+    per-draw influence terms: ψ(x) = ½p(x)/A − ½q(x)/C for x ~ p, φ(y) = ½q(y)/B − ½p(y)/C
+    for y ~ q (A = ∫p², B = ∫q², C = ∫pq)."""
+    dp, lp_p, lq_p = _one_side("p", p, q, n, seed)
+    dq, lp_q, lq_q = _one_side("q", p, q, n, None if seed is None else seed + 1)
+    lq_q_s = _apply_score(lq_q, dq, lq_q, log_space=True)  # terms log q(y) ~ q: score for log-space
+    lp_q_s = _apply_score(lp_q, dq, lq_q, log_space=True)
+    logA, _ = _log_mean_exp(lp_p, dp)
+    logB, _ = _log_mean_exp(lq_q_s, dq)
+    logC1, _ = _log_mean_exp(lq_p, dp)
+    logC2, _ = _log_mean_exp(lp_q_s, dq)
+    logC = torch.logaddexp(logC1, logC2) - LOG2
+    value = -logC + 0.5 * logA + 0.5 * logB
+    with torch.no_grad():
+        def infl(l_self, l_other, lS, lC):
+            a = torch.exp(l_self - lS)
+            c = torch.where(torch.isfinite(lC), torch.exp(l_other - lC), torch.zeros_like(l_other))
+            return 0.5 * a - 0.5 * c
+
+        psi = infl(lp_p.detach(), lq_p.detach(), logA.detach(), logC.detach())
+        phi = infl(lq_q.detach(), lp_q.detach(), logB.detach(), logC.detach())
+        _, varp = _mean_var(torch.where(torch.isfinite(psi), psi, torch.zeros_like(psi)), dp)
+        _, varq = _mean_var(torch.where(torch.isfinite(phi), phi, torch.zeros_like(phi)), dq)
+    none = torch.isneginf(logC.detach())
+    value = torch.where(none, torch.full_like(value, math.inf), value)
+    return (value, varp + varq, dp.n + dq.n,
+            "Cauchy–Schwarz is infinite: ∫pq = 0 as far as the draws can tell (no draw of either "
+            "distribution landed where the other has density)",
+            {"draws": "p and q", "gradient": dq.gradient, "bias": "log of means: consistent, biased O(1/n)"})
+
+
+MC_FORMULAS = {
+    "kl": _f_kl, "reverse_kl": _f_reverse_kl, "jeffreys": _f_jeffreys, "js": _js_fix,
+    "hellinger": _hellinger, "tv": _tv, "pearson": _f_pearson, "neyman": _f_neyman,
+    "alpha": _f_alpha, "tsallis": _f_tsallis, "skew_kl": _f_skew_kl, "f_divergence": _f_generic,
+    "renyi": _f_renyi, "bhattacharyya": _f_bhattacharyya, "cauchy_schwarz": _f_cauchy_schwarz,
+}
+#: the divergences whose mc estimate is a log of a mean (consistent, biased O(1/n))
+BIASED = ("renyi", "bhattacharyya", "cauchy_schwarz")
+
+
+# --------------------------------------------------------------------------- front
 def _check(owner, p, q, n, options):
     if options:
         raise ValueError(f"{owner}: unknown option {sorted(options)[0]!r} (the mc estimator takes none)")
@@ -34,76 +439,90 @@ def _check(owner, p, q, n, options):
             raise ValueError(f"{owner}: the mc estimator needs densities, and {name} = {type(d).__name__} has none")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
         raise ValueError(f"{owner}(n={n!r}): n must be an integer >= 2")
+    if p.batch_shape:
+        raise ValueError(f"{owner}: the target p has batch_shape {tuple(p.batch_shape)}; "
+                         "batch the model q instead")
     return n or DEFAULT_N
 
 
-def _draw(d, n, seed):
-    return d.rsample(n, seed=seed) if d.has_rsample else d.sample(n, seed=seed)
+def mc_estimate(key: str, p, q, *, n=None, seed=None, options=None, **params) -> Estimate:
+    """Monte Carlo estimate of the registered divergence ``key`` (see the module table)."""
+    owner = f"divergence({key!r}) mc"
+    n = _check(owner, p, q, n, options)
+    value, var, n_used, reason_if_inf, info = MC_FORMULAS[key](p, q, n, seed, **params)
+    nan = torch.isnan(value.detach())
+    if bool(nan.any()):  # pragma: no cover - every formula is masked; keep the promise anyway
+        value = torch.where(nan, torch.full_like(value, math.inf), value)
+        reason_if_inf = reason_if_inf or "the Monte Carlo terms were undefined (0/0) at some draw"
+    inf = bool(torch.isinf(value.detach()).any())
+    if key in BIASED:
+        info = {**info, "stderr": "delta method (log of a mean)"}
+    shown = {k: v for k, v in params.items() if not callable(v)}
+    return Estimate(value=value, estimator="mc", divergence=key, params=shown,
+                    stderr=0.0 if inf else _max_se(var), n=n_used,
+                    reason=(reason_if_inf or f"{key} is infinite") if inf else None, info=info)
 
 
-def _mean_se(terms: torch.Tensor):
-    n = terms.shape[0]
-    finite = torch.isfinite(terms.detach())
-    value = terms.mean(0)
-    t = torch.where(finite, terms.detach(), torch.zeros_like(terms.detach()))
-    se = float((t.std(0) / math.sqrt(n)).max()) if n > 1 else 0.0
-    return value, se
+def _bind(key):
+    def fn(p, q, *, n=None, seed=None, options=None, **params):
+        return mc_estimate(key, p, q, n=n, seed=seed, options=options, **params)
+
+    fn.__name__ = f"mc_{key}"
+    fn.__doc__ = f"Monte Carlo estimate of {key!r} (see divlab.estimators.mc)."
+    return fn
 
 
-def _log_ratio_terms(a, b, x):
-    """log a(x) − log b(x), with +inf where b = 0 < a and 0·(−inf) avoided."""
-    la, lb = a.log_prob(x), b.log_prob(x.to(b.dtype)).to(a.dtype)
-    return la - lb, lb
+mc_kl, mc_reverse_kl, mc_alpha = _bind("kl"), _bind("reverse_kl"), _bind("alpha")
 
 
-def _result(key, value, se, n, params, reason_if_inf, info=None):
-    reason = reason_if_inf if bool(torch.isinf(value.detach()).any()) else None
-    return Estimate(value=value, estimator="mc", divergence=key, params=params, stderr=se if reason is None else 0.0,
-                    n=n, reason=reason, info=info or {})
+def vr_bound(p, q, beta: float = 0.5, *, n: int | None = None, seed: int | None = None, log_z: float = 0.0) -> Estimate:
+    """The variational Rényi (VR) bound of Li & Turner (2016), estimated from n reparameterized
+    draws of q:
 
+        L̂_β = 1/(1 − β) · log (1/n) Σ_i (p̃(x_i)/q(x_i))^{1−β},   x_i ~ q,
 
-def mc_kl(p, q, *, n=None, seed=None, options=None):
-    """KL(p‖q) ≈ (1/n) Σ log p(x_i) − log q(x_i), x_i ~ p."""
-    n = _check("divergence('kl') mc", p, q, n, options)
-    x = _draw(p, n, seed)
-    terms, _ = _log_ratio_terms(p, q, x)
-    value, se = _mean_se(terms)
-    return _result("kl", value, se, n, {}, "KL(p‖q) is infinite: a draw from the target p landed where the model q = 0")
+    where p̃ = Z·p is the (possibly unnormalized) target, ``log_z`` = log Z (0 for divlab's
+    normalized targets). β → 1 is the ELBO E_q[log p̃ − log q]; β = 0 is log Z (exactly, for any
+    q whose support covers p); it is a lower bound on log Z for β > 0 and an upper one for β < 0.
 
+    Relation to ``renyi`` (our convention D^R_α(p‖q) = log ∫p^α q^{1−α} / (α − 1), target first):
+    with p normalized, L_β = log Z − D^R_β(q‖p) (Li & Turner write D_β(q‖p): model first), and by
+    the skew symmetry D^R_β(q‖p) = β/(1 − β) · D^R_{1−β}(p‖q) for β ∈ (0, 1):
 
-def mc_reverse_kl(p, q, *, n=None, seed=None, options=None):
-    """KL(q‖p) ≈ (1/n) Σ log q(x_i) − log p(x_i), x_i ~ q (reparameterized)."""
-    n = _check("divergence('reverse_kl') mc", p, q, n, options)
-    x = _draw(q, n, seed)
-    terms, _ = _log_ratio_terms(q, p, x)
-    value, se = _mean_se(terms)
-    return _result("reverse_kl", value, se, n, {},
-                   "KL(q‖p) is infinite: a draw from the model q landed where the target p = 0")
+        L_β = log Z − β/(1 − β) · renyi(p, q, α = 1 − β).
 
-
-def mc_alpha(p, q, *, n=None, seed=None, options=None, alpha=0.5):
-    """D_α ≈ (1 − (1/n) Σ (p/q)^α(x_i)) / (α(1 − α)), x_i ~ q."""
-    owner = "divergence('alpha') mc"
-    a = float(alpha)
-    if a == 1.0:
-        est = mc_kl(p, q, n=n, seed=seed, options=options)
-    elif a == 0.0:
-        est = mc_reverse_kl(p, q, n=n, seed=seed, options=options)
-    else:
-        n = _check(owner, p, q, n, options)
-        x = _draw(q, n, seed)
-        lr, _ = _log_ratio_terms(p, q, x)  # log p/q at draws from q (q > 0 there)
-        terms = -torch.expm1(a * lr) / (a * (1 - a))
-        value, se = _mean_se(terms)
-        return _result("alpha", value, se, n, {"alpha": a},
-                       f"D_α (α={a:g}) is infinite: (p/q)^α overflowed at a draw from q")
-    est.divergence, est.params = "alpha", {"alpha": a}
-    return est
+    The estimators agree draw for draw: with α = 1 − β and m̂ = mean_i r(x_i)^α (the same
+    draws for the same seed), L̂_β = log Z + log m̂ / α and the ``renyi`` mc estimate is
+    log m̂ / (α − 1), so L̂_β = log Z − β/(1 − β) · renyi_mc. Both are biased (log of a mean):
+    E[L̂_β] increases with n towards L_β for β > 0 (Li & Turner, Thm 2). ``stderr`` by the
+    delta method (module docstring). Returns an :class:`Estimate` with
+    ``divergence="vr_bound"``, ``params={"beta": β}``.
+    """
+    owner = "vr_bound"
+    b = float(beta)
+    if not math.isfinite(b) or b == 1.0:
+        raise ValueError(f"{owner}(beta={beta!r}): beta must be a finite number other than 1 "
+                         "(β = 1 is the ELBO: use -divergence(p, q, 'reverse_kl', estimator='mc'))")
+    n = _check(owner, p, q, n, None)
+    a = 1.0 - b
+    lme, var, dr = _log_chernoff_q(p, q, n, seed, a)
+    value = float(log_z) + lme / a
+    bad = ~torch.isfinite(value.detach())
+    reason = None
+    if bool(bad.any()):
+        reason = ("VR bound is −inf: " + ("no draw from q landed where p > 0" if b < 1 else
+                  "(p/q)^(1−β) is infinite at a draw from q where p = 0 (β > 1)"))
+    return Estimate(value=value, estimator="mc", divergence="vr_bound", params={"beta": b},
+                    stderr=0.0 if reason else _max_se(var / (a * a)), n=dr.n, reason=reason,
+                    info={"draws": "q", "gradient": dr.gradient, "stderr": "delta method (log of a mean)",
+                          "renyi_alpha": a})
 
 
 def register() -> None:
-    """Add ``"mc"`` to the registry entries of kl, reverse_kl and alpha (idempotent)."""
-    from ..divergences.registry import get
+    """Add ``"mc"`` to the registry entry of every density divergence that has a formula here
+    (idempotent)."""
+    from ..divergences.registry import get, keys
 
-    for key, fn in (("kl", mc_kl), ("reverse_kl", mc_reverse_kl), ("alpha", mc_alpha)):
-        get(key).estimator_fns.setdefault("mc", fn)
+    for key in MC_FORMULAS:
+        if key in keys():
+            get(key).estimator_fns.setdefault("mc", _bind(key))
