@@ -321,3 +321,74 @@ def test_sinkhorn_on_distributions_reports_stderr_and_is_reproducible():
     assert float(a) == float(b) and a.stderr > 0 and a.n == 800
     # population S_eps between these Gaussians is close to W2^2 = 1 for small eps
     assert abs(float(a) - 1.0) < 5 * a.stderr + 0.1
+
+
+# --------------------------------------------------------------------------- more degenerate inputs
+SAMPLE_KEYS = [("sinkhorn", {}), ("wasserstein", {}), ("sliced_wasserstein", {})]
+
+
+def _val_grad(x, wx, y, wy, key, **kw):
+    x = x.clone().requires_grad_(True)
+    y = y.clone().requires_grad_(True)
+    est = dl.estimate(dl.Empirical(x, wx), dl.Empirical(y, wy), key, seed=0, **kw)
+    gx, gy = torch.autograd.grad(est.value, (x, y))
+    assert math.isfinite(float(est)) and torch.isfinite(gx).all() and torch.isfinite(gy).all(), (key, est)
+    return est, gx, gy
+
+
+@pytest.mark.parametrize("key,kw", SAMPLE_KEYS, ids=[k for k, _ in SAMPLE_KEYS])
+def test_zero_weight_points_change_nothing(key, kw):
+    """Points with weight 0 (one far away, one duplicating another) leave the value unchanged,
+    and receive a zero gradient (sinkhorn, wasserstein); no NaN anywhere."""
+    x, _ = cloud(12, 2, 21)
+    y, _ = cloud(9, 2, 22, shift=0.7)
+    extra = torch.tensor([[50.0, -40.0], x[0].tolist()], dtype=DT)
+    xz = torch.cat([x, extra])
+    wz = torch.cat([torch.ones(12, dtype=DT), torch.zeros(2, dtype=DT)])
+    ref, gref, _ = _val_grad(x, None, y, None, key, **kw)
+    est, gx, _ = _val_grad(xz, wz, y, None, key, **kw)
+    assert float(est) == pytest.approx(float(ref), rel=1e-9, abs=1e-12)
+    if key != "sliced_wasserstein":  # sliced: the zero-weight atoms still take part in the sort
+        assert torch.allclose(gx[:12], gref, rtol=1e-6, atol=1e-10)
+        assert torch.allclose(gx[12:], torch.zeros_like(gx[12:]), atol=1e-12)
+
+
+@pytest.mark.parametrize("key,kw", SAMPLE_KEYS, ids=[k for k, _ in SAMPLE_KEYS])
+def test_points_at_1e6_scale(key, kw):
+    """At 1e6 scale: W_p and sliced W_p are 1-homogeneous (exactly, to 1e-9); Sinkhorn with ε
+    scaled by s² is s²-homogeneous; a translation by 1e6 changes nothing (to 1e-6); the default
+    ε = 0.1 at scale 1e6 (ε/C ≈ 1e-14) stays finite in value and gradient and says whether it
+    converged."""
+    s = 1e6
+    x, _ = cloud(15, 2, 31)
+    y, _ = cloud(11, 2, 32, shift=0.5)
+    base, _, _ = _val_grad(x, None, y, None, key, **kw)
+    shifted, _, _ = _val_grad(x + s, None, y + s, None, key, **kw)
+    assert float(shifted) == pytest.approx(float(base), rel=1e-6)
+    if key == "sinkhorn":
+        scaled, _, _ = _val_grad(x * s, None, y * s, None, key, epsilon=0.1 * s * s)
+        assert float(scaled) == pytest.approx(s * s * float(base), rel=1e-6)
+        raw, _, _ = _val_grad(x * s, None, y * s, None, key, options={"max_iter": 200})  # ε = 0.1 at scale 1e6
+        assert raw.info["status"] in ("converged", "max_iter")
+        if raw.info["status"] == "max_iter":
+            assert "max_iter" in raw.reason
+    else:
+        scaled, _, _ = _val_grad(x * s, None, y * s, None, key, **kw)
+        assert float(scaled) == pytest.approx(s * float(base), rel=1e-9)
+
+
+@pytest.mark.parametrize("key,kw", SAMPLE_KEYS, ids=[k for k, _ in SAMPLE_KEYS])
+def test_single_points_1d_and_identical_single_points(key, kw):
+    x, y = torch.tensor([0.3], dtype=DT), torch.tensor([1.0], dtype=DT)
+    est, gx, gy = _val_grad(x, None, y, None, key, **kw)
+    expect = 0.49 if key == "sinkhorn" else 0.7  # S_ε between two Diracs is |x − y|² exactly
+    assert float(est) == pytest.approx(expect, rel=1e-10)
+    same, gx, gy = _val_grad(torch.tensor([[0.3, 0.1]], dtype=DT), None, torch.tensor([[0.3, 0.1]], dtype=DT),
+                             None, key, **kw)
+    assert float(same) == 0.0 and float(gx.abs().max()) == 0.0 and float(gy.abs().max()) == 0.0
+
+
+def test_all_zero_weights_are_an_error():
+    with pytest.raises(ValueError, match=r"Empirical\(weights=.*\): weights must not sum to 0"):
+        dl.estimate(dl.Empirical(torch.zeros(3, 2, dtype=DT), torch.zeros(3, dtype=DT)),
+                    torch.ones(2, 2, dtype=DT), "sinkhorn")
