@@ -209,3 +209,72 @@ def test_registry_entries(closed_forms):
         spec = dl.divergences.get(key)
         assert spec.family == "kernel" and spec.needs == ("samples",) and spec.from_logs is None
         assert spec.estimators[0] == "closed_form" and "samples" in spec.estimators
+
+
+# --------------------------------------------------------------------------- more degenerate inputs
+KEYS = [("mmd", {}), ("mmd", {"kernel": "imq"}), ("mmd", {"kernel": "energy"}), ("energy", {})]
+KEY_IDS = ["gaussian", "imq", "energy-kernel", "energy"]
+
+
+def _cloud(n, seed, shift=0.0):
+    return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=DT) + shift
+
+
+def _val_grad(x, wx, y, wy, key, **kw):
+    x = x.clone().requires_grad_(True)
+    y = y.clone().requires_grad_(True)
+    est = dl.estimate(dl.Empirical(x, wx), dl.Empirical(y, wy), key, **kw)
+    gx, gy = torch.autograd.grad(est.value, (x, y))
+    assert math.isfinite(float(est)) and math.isfinite(est.stderr), est
+    assert torch.isfinite(gx).all() and torch.isfinite(gy).all()
+    return est, gx, gy
+
+
+@pytest.mark.parametrize("statistic", ["unbiased", "biased"])
+@pytest.mark.parametrize("key,kw", KEYS, ids=KEY_IDS)
+def test_zero_weight_points_change_nothing(key, kw, statistic):
+    """Zero-weight atoms (one far away, one duplicating another) leave value and gradients as
+    they were without them, and get a zero gradient themselves."""
+    x, y = _cloud(12, 41), _cloud(9, 42, 0.7)
+    xz = torch.cat([x, torch.tensor([[50.0, -40.0], x[0].tolist()], dtype=DT)])
+    wz = torch.cat([torch.ones(12, dtype=DT), torch.zeros(2, dtype=DT)])
+    ref, gref, _ = _val_grad(x, None, y, None, key, statistic=statistic, **kw)
+    est, gx, _ = _val_grad(xz, wz, y, None, key, statistic=statistic, **kw)
+    assert float(est) == pytest.approx(float(ref), rel=1e-12, abs=1e-15)
+    assert torch.allclose(gx[:12], gref, rtol=1e-10, atol=1e-14)
+    assert float(gx[12:].abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("key,kw", KEYS, ids=KEY_IDS)
+def test_points_at_1e6_scale(key, kw):
+    """Translation by 1e6 changes nothing (to 1e-6: float64 keeps ~1e-10 of a unit distance
+    there); scaling by s = 1e6 is exact where the kernel says it must be: energy distance is
+    1-homogeneous, the gaussian and IMQ kernels (functions of |x − y|/h) with bandwidth s·h give
+    the unscaled value; the default bandwidth at 1e6 stays finite."""
+    s = 1e6
+    x, y = _cloud(15, 51), _cloud(11, 52, 0.5)
+    base, _, _ = _val_grad(x, None, y, None, key, **kw)
+    shifted, _, _ = _val_grad(x + s, None, y + s, None, key, **kw)
+    assert float(shifted) == pytest.approx(float(base), rel=1e-6)
+    kern = kw.get("kernel", "energy" if key == "energy" else "gaussian")
+    if kern == "energy":
+        scaled, _, _ = _val_grad(x * s, None, y * s, None, key, **kw)
+        assert float(scaled) == pytest.approx(s * float(base), rel=1e-9)
+    else:
+        scaled, _, _ = _val_grad(x * s, None, y * s, None, key, bandwidth=s, **kw)
+        assert float(scaled) == pytest.approx(float(base), rel=1e-9)
+        _val_grad(x * s, None, y * s, None, key, **kw)  # bandwidth 1 at scale 1e6: finite (kernel ≈ identity)
+
+
+@pytest.mark.parametrize("key,kw", KEYS, ids=KEY_IDS)
+def test_single_points_use_the_biased_statistic_and_say_so(key, kw):
+    """One point per cloud: MMD² is k(x,x) + k(y,y) − 2k(x,y) exactly (the U-statistic has no
+    pair i ≠ j), and the estimate says it used the V-statistic."""
+    x, y = torch.tensor([0.3], dtype=DT), torch.tensor([1.0], dtype=DT)
+    est, _, _ = _val_grad(x, None, y, None, key, **kw)
+    kern = kw.get("kernel", "energy" if key == "energy" else "gaussian")
+    expect = {"gaussian": 2 - 2 * math.exp(-0.49 / 2), "imq": 2 - 2 / math.sqrt(1.49), "energy": 1.4}[kern]
+    assert float(est) == pytest.approx(expect, rel=1e-12)
+    assert est.info["statistic_used"] == "biased" and "single point" in est.info["note"]
+    two, _, _ = _val_grad(_cloud(5, 1), None, _cloud(4, 2), None, key, **kw)
+    assert "statistic_used" not in two.info

@@ -105,10 +105,16 @@ def _samples(key):
         value, se = mmd2(x, a, y, b, kernel, float(bandwidth), statistic)
         params = {"kernel": kernel, "bandwidth": float(bandwidth), "statistic": statistic} if key == "mmd" \
             else {"statistic": statistic}
+        info = {"n_p": int(x.shape[0]), "n_q": int(y.shape[0]),
+                "stderr_kind": "first-order (Hoeffding); underestimates when p = q"}
+        single = [nm for nm, w in (("p", a), ("q", b)) if float(1 - (w.detach() * w.detach()).sum()) <= 0]
+        if statistic == "unbiased" and single:
+            # the U-statistic needs a pair i ≠ j with positive weight: say that the V-statistic was used
+            info["statistic_used"] = "biased"
+            info["note"] = (f"{' and '.join(single)} is a single point (all weight on one atom): the unbiased "
+                            "statistic is undefined there, so that term uses the biased (V) statistic")
         return Estimate(value=value, estimator="samples", divergence=key, params=params, stderr=se,
-                        n=int(max(x.shape[0], y.shape[0])),
-                        info={"n_p": int(x.shape[0]), "n_q": int(y.shape[0]),
-                              "stderr_kind": "first-order (Hoeffding); underestimates when p = q"})
+                        n=int(max(x.shape[0], y.shape[0])), info=info)
 
     return fn
 
