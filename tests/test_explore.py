@@ -111,3 +111,9 @@ def test_sweep_alpha_warm_starts_follow_a_branch(bimodal):
 def test_sweep_errors(bimodal, kwargs, match):
     with pytest.raises(ValueError, match=match):
         dl.sweep(bimodal, divergence="alpha", **kwargs)
+
+
+def test_explore_is_for_the_normal_family(bimodal):
+    for fn in (dl.local_optima, dl.landscape):
+        with pytest.raises(ValueError, match=r"family='mvn'\): only the 1D normal family is supported here"):
+            fn(bimodal, family="mvn")

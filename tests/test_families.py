@@ -135,15 +135,6 @@ def test_diverging_member_stops_with_reason_others_finish():
         assert o["status"] in ("converged", "max_steps") and o["losses"][-1] < 1e-5
 
 
-def test_lbfgs_reaches_the_adam_optimum_normal_forward_kl():
-    target = dl.Mixture([dl.Normal(-3.0, 1.0), dl.Normal(3.0, 1.0)], weights=[0.5, 0.5])
-    r = dl.fit(target, divergence="kl", optimizer="lbfgs", steps=60, init={"loc": -2.0, "scale": 1.0})
-    assert r.optimizer == "lbfgs" and r.lr == 1.0
-    assert r.params["loc"] == pytest.approx(0.0, abs=1e-6)
-    assert r.params["scale"] == pytest.approx(math.sqrt(10.0), abs=1e-6)
-    assert r.final_loss == pytest.approx(0.4619946, abs=1e-6)
-
-
 def test_mc_fit_approximately_reaches_the_quadrature_optimum():
     target = dl.Mixture([dl.Normal(-3.0, 1.0), dl.Normal(3.0, 1.0)], weights=[0.5, 0.5])
     r = dl.fit(target, divergence="reverse_kl", estimator="mc", steps=300, init={"loc": -2.0, "scale": 1.0}, n=2048)

@@ -67,3 +67,43 @@ def test_fit_bad_input(kwargs, msg):
 def test_fit_rejects_2d_target_for_normal_family():
     with pytest.raises(ValueError, match="1D"):
         dl.fit(dl.MultivariateNormal(), family="normal", divergence="kl")
+
+
+def test_lbfgs_reaches_the_adam_optimum_forward_kl():
+    r = dl.fit(TARGET, divergence="kl", optimizer="lbfgs", steps=60, init={"loc": -2.0, "scale": 1.0})
+    assert r.optimizer == "lbfgs" and r.lr == 1.0 and r.estimator == "quadrature"
+    assert r.params["loc"] == pytest.approx(0.0, abs=1e-6)
+    assert r.params["scale"] == pytest.approx(math.sqrt(10.0), abs=1e-6)
+    # the value at the optimum (0, √10) that Adam + polish reaches (test_forward_kl_matches_moments)
+    ref = float(dl.divergence(TARGET, dl.Normal(0.0, math.sqrt(10.0)), "kl", estimator="quadrature"))
+    assert r.final_loss == pytest.approx(ref, abs=1e-9)
+    assert not np.isnan(r.losses).any() and np.isfinite(r.trajectory["scale"]).all()
+
+
+def test_lbfgs_reverse_kl_reaches_the_mode():
+    r = dl.fit(TARGET, divergence="reverse_kl", optimizer="lbfgs", steps=60, init={"loc": -2.0, "scale": 1.0})
+    assert r.params["loc"] == pytest.approx(-2.9843, abs=1e-3) and r.params["scale"] == pytest.approx(1.0234, abs=1e-3)
+    assert r.final_loss == pytest.approx(0.688769, abs=1e-5)
+
+
+def test_time_budget_keeps_partial_trajectories():
+    res = dl.fit(TARGET, divergence=["kl", "reverse_kl"], restarts=2, steps=100_000, time_budget_s=0.05)
+    for r in res:
+        assert r.status.startswith("stopped: wall-clock budget of 0.05 s reached after step "), r.status
+        assert r.steps >= 1 and len(r.losses) == r.steps + 1 and r.status.endswith(f"step {r.steps}")
+        assert np.isfinite(r.losses).all() and np.isfinite(r.trajectory["loc"]).all()
+        assert r.info["polish_steps"] == 0
+
+
+def test_callback_false_stops_like_a_stop_button():
+    seen = []
+
+    def cb(step, params, loss):
+        seen.append(step)
+        return step < 3
+
+    r = dl.fit(TARGET, divergence="js", steps=100, callback=cb)
+    assert r.status == "stopped: by the caller after step 3" and r.steps == 3 and seen == [0, 1, 2, 3]
+    # a callback returning None (the usual progress bar) does not stop anything
+    r2 = dl.fit(TARGET, divergence="js", steps=20, callback=lambda s, p, v: None, polish=False)
+    assert r2.status in ("max_steps", "converged") and r2.steps >= 1

@@ -58,6 +58,9 @@ def _check_target(owner, target, family):
         raise ValueError(f"{owner}(target={target!r}): target must be a divlab distribution")
     if family not in FAMILIES:
         raise ValueError(f"{owner}(family={family!r}): family must be one of {', '.join(FAMILIES)}")
+    if family != "normal":
+        raise ValueError(f"{owner}(family={family!r}): only the 1D normal family is supported here "
+                         "(its (loc, log scale) plane); use dl.fit(..., restarts=R) for the other families")
     if target.dim != 1:
         raise ValueError(f"{owner}(family={family!r}): the normal family is 1D but the target is {target.dim}D")
 

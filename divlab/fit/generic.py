@@ -15,7 +15,10 @@ Estimators:
   normalized on the grid. A model that leaves the grid (its mass there differs from 1 by more
   than ``MASS_TOL``) or becomes narrower than the grid spacing stops with that reason.
 - ``mc``: the registry's Monte Carlo estimator (``spec.estimator_fns["mc"]``) on the batched
-  model distribution, with the same seed every step (common random numbers).
+  model distribution, with the same seed every step (common random numbers: a deterministic
+  objective whose optimum is within O(1/√n) of the true one). The draws of a member depend on
+  its position in the batch (the batch is sampled as one tensor), so an mc member's path is
+  statistically, not numerically, the one it would follow alone.
 - ``samples``: a fixed target cloud against reparameterized model clouds
   (:mod:`divlab.fit.sample_losses`).
 
@@ -215,7 +218,11 @@ class _Objective:
                 v = spec.from_logs(g["lp"], lqn[:, g["sel"]], self.w, **dp)
             elif est == "mc":
                 q = self.fam.dist(th)
-                v = g["fn"](g["p"], q, n=g["n"], seed=g["seed"], options={}, **dp).value
+                try:
+                    v = g["fn"](g["p"], q, n=g["n"], seed=g["seed"], options={}, **dp).value
+                except ValueError as exc:
+                    raise ValueError(f"fit(divergence={spec.key!r}, estimator='mc'): the registry's Monte Carlo "
+                                     f"estimator does not take a batch of models ({exc}); use another estimator") from None
             else:
                 v = self._samples(g, th)
             vals.append(v.reshape(-1))

@@ -161,9 +161,12 @@ def batched_sinkhorn(x, a, y, b, *, epsilon=0.1, debias=True, state: SinkhornSta
     """
     eps = float(epsilon)
     la = torch.log(a)
+    # the model-side costs, once, with their graph; the loop runs on detached views
+    Cyx = _sqd_fast(y, x[None])  # (B, M, n)
+    Cyy = _sqd_fast(y, y.detach()) if debias else None
     with torch.no_grad():
         yd, lbd = y.detach(), torch.log(b.detach())
-        C = _sqd_fast(x[None], yd)  # (B, n, M)
+        C = Cyx.detach().transpose(1, 2)  # (B, n, M)
         f0 = state.f if (warm and state.f is not None and state.f.shape[0] == C.shape[0]) else None
         f, g, it, err = _solve_ab(C, la, lbd, eps, f0, tol, max_iter, scaling)
         state.f, state.g = f, g
@@ -174,9 +177,8 @@ def batched_sinkhorn(x, a, y, b, *, epsilon=0.1, debias=True, state: SinkhornSta
                 fa, it_a, _ = _solve_sym(Cx, la[None], eps, None, tol, max_iter * 10, scaling)
                 state.aa = 2 * (a * fa[0]).sum()
                 iters += it_a
-            Cy = _sqd_fast(yd, yd)
             fb0 = state.fb if (warm and state.fb is not None and state.fb.shape == lbd.shape) else None
-            fb, it_b, err_b = _solve_sym(Cy, lbd, eps, fb0, tol, max_iter, scaling)
+            fb, it_b, err_b = _solve_sym(Cyy.detach(), lbd, eps, fb0, tol, max_iter, scaling)
             state.fb = fb
             iters += it_b
             errs = torch.maximum(errs, err_b)
@@ -185,11 +187,11 @@ def batched_sinkhorn(x, a, y, b, *, epsilon=0.1, debias=True, state: SinkhornSta
     state.last_error = float(errs.max())
     state.not_converged += int((errs >= tol).sum())
     # envelope gradients: one differentiable soft c-transform on the model side
-    g_e = _softmin(eps, _sqd_fast(y, x[None]), (la + f / eps).expand(y.shape[0], -1))
+    g_e = _softmin(eps, Cyx, (la + f / eps).expand(y.shape[0], -1))
     ot_ab = (a * f).sum(-1) + (b * g_e).sum(-1)
     if not debias:
         return ot_ab
-    f_bb = _softmin(eps, _sqd_fast(y, yd), torch.log(b.detach()) + state.fb / eps)
+    f_bb = _softmin(eps, Cyy, lbd + state.fb / eps)
     ot_bb = 2 * (b * f_bb).sum(-1)
     return ot_ab - 0.5 * state.aa - 0.5 * ot_bb
 
