@@ -163,6 +163,7 @@ def test_ksd_degenerate_clouds_no_nan():
         est = dl.estimate(p, x, "ksd")
         (gx,) = torch.autograd.grad(est.value, x)
         assert math.isfinite(float(est)) and torch.isfinite(gx).all()
+        assert ("statistic_used" in est.info) == (len(pts) == 1)
 
 
 def test_ksd_errors():
