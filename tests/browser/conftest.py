@@ -9,24 +9,15 @@ with the reason printed; with CI set, it fails them.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("DIVLAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = ROOT / "assets" / "screenshots"
-SERVER_START_TIMEOUT = 90.0
+import st_driver as d
+from st_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+
 # Streamlit reruns can be slow on a loaded 2-core machine; waits are on elements, never sleeps.
-TIMEOUT_MS = int(os.environ.get("DIVLAB_BROWSER_TIMEOUT_MS", "60000"))
+TIMEOUT_MS = d.TIMEOUT_MS
 
 
 def in_ci() -> bool:
@@ -51,60 +42,24 @@ def require_browser() -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_streamlit(port: int, log) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py",
-           "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(cmd, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"streamlit not healthy after {timeout:.0f} s:\n{log_path.read_text()[-4000:]}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
-def server():
-    """Base URL of one `streamlit run app.py` for the whole session."""
-    require_browser()
-    port = free_port()
-    log_path = Path(tempfile.mkdtemp(prefix="divlab-streamlit-")) / "server.log"
-    with open(log_path, "w") as log:
-        proc = start_streamlit(port, log)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, proc, log_path, SERVER_START_TIMEOUT)
-            yield url
+def server(browser):
+    """Base URL of one `streamlit run app.py` for the whole session.
+
+    Its first visit is the entry page "/": Streamlit learns from that run that app.py navigates
+    with st.navigation (a deep link as the very first request is tested on its own server in
+    test_deep_link.py). The visit also pays the cold imports once, outside any test's timing.
+    """
+    with streamlit_server() as url:
+        ctx = browser.new_context()
+        ctx.set_default_timeout(max(TIMEOUT_MS, 120_000))
+        try:  # only a visit: whether Home raises is test_pages' business
+            warm = d.install(ctx.new_page())
+            warm.goto(url)
+            warm.wait_for_function("() => (window.__divlabRuns || 0) >= 1")
         finally:
-            stop(proc)
+            ctx.close()
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -121,19 +76,28 @@ def browser():
 
 
 @pytest.fixture
-def context(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield ctx
-    finally:
+def new_context(browser):
+    """Factory of fresh browser contexts (no cookies, storage or session shared); closed after the test."""
+    made = []
+
+    def make():
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                  permissions=["clipboard-read", "clipboard-write"])
+        ctx.set_default_timeout(TIMEOUT_MS)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
         ctx.close()
+
+
+@pytest.fixture
+def context(new_context):
+    return new_context()
 
 
 @pytest.fixture
 def page(context):
     return context.new_page()
 
-
-def screenshots_enabled() -> bool:
-    return os.environ.get("DIVLAB_SCREENSHOTS", "") == "1"

@@ -7,10 +7,24 @@ action triggered instead of sleeping.
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import contextmanager
+from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "assets" / "screenshots"
+#: Playwright's wait limit: Streamlit reruns can be slow on a loaded 2-core machine (waits are on
+#: elements, never sleeps, so a quiet machine does not pay for it)
+TIMEOUT_MS = int(os.environ.get("DIVLAB_BROWSER_TIMEOUT_MS", "60000"))
+
+
+def screenshots_enabled() -> bool:
+    """Screenshots are written only when asked (DIVLAB_SCREENSHOTS=1), so CI never rewrites them."""
+    return os.environ.get("DIVLAB_SCREENSHOTS", "") == "1"
+
 
 COUNT_RUNS = """
 (() => {
@@ -70,17 +84,30 @@ def expect_run(page: Page):
     wait_idle(page)
 
 
+def server_log_tail(page: Page, chars: int = 6000) -> str:
+    origin = "/".join(page.url.split("/")[:3])
+    from st_server import SERVER_LOGS
+
+    log = SERVER_LOGS.get(origin)
+    return log.read_text(errors="replace")[-chars:] if log is not None and log.exists() else "(no server log)"
+
+
 def assert_no_exception(page: Page) -> None:
     exc = page.locator('[data-testid="stException"]')
     if exc.count():
-        raise AssertionError("exception box on the page:\n" + "\n---\n".join(exc.all_inner_texts()))
+        raise AssertionError(f"exception box on {page.url}:\n" + "\n---\n".join(exc.all_inner_texts())
+                             + "\n--- server log (tail) ---\n" + server_log_tail(page))
     body = page.locator('[data-testid="stMain"]').inner_text()
     assert "Traceback" not in body, body[:3000]
 
 
 def open_page(page: Page, base: str, path: str = "", query: str = "") -> Page:
     """Open `base/path?query`, wait for the first run and check it raised nothing."""
-    url = f"{base}/{path}" + (f"?{query}" if query else "")
+    return open_url(page, f"{base}/{path}" + (f"?{query}" if query else ""))
+
+
+def open_url(page: Page, url: str) -> Page:
+    """Open a full URL (e.g. a share link), wait for the first run and check it raised nothing."""
     page.goto(url)
     page.wait_for_function("() => (window.__divlabRuns || 0) >= 1")
     wait_idle(page)
@@ -107,6 +134,8 @@ def number_input(page: Page, label: str) -> Locator:
 def set_number(page: Page, label: str, value) -> None:
     """Type a value into a number input and commit it (Enter), waiting for the rerun."""
     box = number_input(page, label)
+    if float(box.input_value()) == float(value):
+        return  # nothing to change: Streamlit would not rerun
     with expect_run(page):
         box.fill(str(value))
         box.press("Enter")

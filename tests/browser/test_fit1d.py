@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -68,3 +69,118 @@ def test_fit1d_animation_renders_and_plays(fit1d):
     assert after["traces"][model]["y"] != before["traces"][model]["y"]  # the model curve moved
     assert not label.text_content().strip().endswith(" 0")
     d.assert_no_exception(page)
+
+
+# -- drawing a target -----------------------------------------------------------------------------
+
+CANVAS = 'iframe[title="streamlit_drawable_canvas.st_canvas"]'
+
+
+def draw_bump(page, centre: float, width: float = 0.06) -> None:
+    """Draw one curve left to right on the 1D canvas: a Gaussian bump at `centre` (fraction of the width)."""
+    upper = page.frame_locator(CANVAS).locator("canvas.upper-canvas").last
+    upper.wait_for()
+    box = upper.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    n = 80
+    with d.expect_run(page):  # the canvas sends its strokes on mouse-up, which reruns the page
+        page.mouse.move(x0 + 4, y0 + h - 6)
+        page.mouse.down()
+        for i in range(n + 1):
+            t = i / n
+            bump = math.exp(-0.5 * ((t - centre) / width) ** 2)
+            page.mouse.move(x0 + 4 + t * (w - 8), y0 + h - 6 - (h - 30) * bump)
+        page.mouse.up()
+
+
+def peak_x(trace: dict) -> float:
+    return trace["x"][max(range(len(trace["y"])), key=trace["y"].__getitem__)]
+
+
+def mean(trace: dict) -> float:
+    """Mean of a density drawn as a trace (trapezoid rule on its own grid)."""
+    x, y = trace["x"], trace["y"]
+    pairs = list(zip(x[:-1], x[1:], y[:-1], y[1:]))
+    mass = sum((b - a) * (u + v) / 2 for a, b, u, v in pairs)
+    return sum((b - a) * (a * u + b * v) / 2 for a, b, u, v in pairs) / mass
+
+
+def keyed_plot(page, key: str):
+    return page.locator(f'[data-testid="stMain"] .st-key-{key} .js-plotly-plot')
+
+
+def fitted(page) -> dict:
+    return {r["divergence"].split(":")[0]: r for r in final_rows(page)}
+
+
+def test_fit1d_drawn_stroke_becomes_the_target_and_the_fit_follows_it(fit1d):
+    page = fit1d
+    with d.expect_run(page):
+        page.get_by_text("drawing", exact=True).click()
+    expect(d.main(page)).to_contain_text("The canvas is empty")  # nothing drawn yet: said next to the canvas
+    lo, hi = (float(d.number_input(page, lab).input_value()) for lab in ("x at the left edge", "x at the right edge"))
+    at = lambda frac: lo + frac * (hi - lo)  # noqa: E731
+    tol = 0.05 * (hi - lo)
+
+    draw_bump(page, 0.25)
+    expect(d.main(page)).not_to_contain_text("The canvas is empty")
+    preview = d.plot_state(keyed_plot(page, "fit1d_preview"))
+    assert peak_x(preview["traces"][0]) == pytest.approx(at(0.25), abs=tol)
+    d.click_button(page, "Run")
+    d.assert_no_exception(page)
+    anim = d.plot_state(keyed_plot(page, "fit1d_anim"))
+    target = next(t for t in anim["traces"] if t["name"] == "target p")
+    assert peak_x(target) == pytest.approx(at(0.25), abs=tol)
+    # forward KL to a Normal matches moments: the fitted loc is the mean of the drawn target
+    assert float(fitted(page)["KL(p‖q), forward"]["loc"]) == pytest.approx(mean(target), abs=0.02)
+    assert mean(target) < at(0.5) - tol
+
+    # clear, draw the bump on the other side: the target and the fits follow the new stroke
+    with d.expect_run(page):
+        page.frame_locator(CANVAS).locator('img[alt="Reset canvas & history"]').click()
+    draw_bump(page, 0.75)
+    expect(keyed_plot(page, "fit1d_preview")).to_have_count(1)
+    page.wait_for_function(
+        "([el, x]) => { const d = el._fullData[0]; let k = 0;"
+        " for (let i = 1; i < d.y.length; i++) if (d.y[i] > d.y[k]) k = i; return Math.abs(d.x[k] - x) < 1e-9 + %r; }"
+        % tol, arg=[keyed_plot(page, "fit1d_preview").element_handle(), at(0.75)])
+    before = fitted(page)["KL(p‖q), forward"]["loc"]
+    d.click_button(page, "Run")
+    expect(page.locator('[data-testid="stDataFrame"]').last).not_to_contain_text(before)
+    anim = d.plot_state(keyed_plot(page, "fit1d_anim"))
+    target = next(t for t in anim["traces"] if t["name"] == "target p")
+    assert peak_x(target) == pytest.approx(at(0.75), abs=tol)
+    assert float(fitted(page)["KL(p‖q), forward"]["loc"]) == pytest.approx(mean(target), abs=0.02)
+    assert mean(target) > at(0.5) + tol
+
+
+# -- share link -----------------------------------------------------------------------------------
+
+def share_link(page) -> str:
+    """The share link, copied with the copy button of the sidebar's code block (read back from the clipboard)."""
+    code = page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').last
+    shown = code.inner_text().strip()
+    code.hover()
+    code.get_by_role("button").first.click()
+    copied = page.evaluate("() => navigator.clipboard.readText()").strip()
+    assert copied == shown
+    return copied
+
+
+def test_fit1d_share_link_reproduces_the_state_in_a_fresh_browser(fit1d, new_context):
+    page = fit1d
+    d.set_number(page, "initial loc", 0.25)
+    d.set_number(page, "initial scale", 0.7)
+    d.click_button(page, "Run")
+    rows = final_rows(page)
+    link = share_link(page)
+    assert "?s=" in link and "/fit_1d" in link
+    assert link == page.url  # the address bar holds the same state
+
+    other = d.install(new_context().new_page())  # a fresh browser context: a new session, nothing shared
+    d.open_url(other, link)
+    for label, value in (("initial loc", "0.250"), ("initial scale", "0.700"), ("steps", str(STEPS))):
+        expect(d.number_input(other, label)).to_have_value(value)
+    d.plots(other).first.wait_for()  # a shared scenario runs on open
+    assert final_rows(other) == rows  # the same numbers, to the last digit
+    d.assert_no_exception(other)
