@@ -168,8 +168,9 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
       with "stopped: wall-clock budget of X s reached after step N". ``callback(step, params, loss)``
       (params by flat name; arrays when the batch has several members) returning ``False`` stops
       them with "stopped: by the caller after step N". Either way trajectories are kept.
-    - ``polish`` (normal family, quadrature, adam/sgd): damped Newton steps on each finished
-      member (kept only where they lower the loss) take it to the optimum to ~1e-10.
+    - ``polish`` (quadrature members of families with <= 15 unconstrained parameters): damped
+      Newton steps on each finished member (kept only where they lower the loss) take it to the
+      optimum to ~1e-10; they extend the trajectory (``info["polish_steps"]``).
     - ``box``: ``[lo, hi]`` (1D) or ``[[x_lo, x_hi], [y_lo, y_hi]]`` (2D) of the quadrature grid
       (default: the target and the starting models, padded); ``n``: grid points per axis
       (default 2049 in 1D, from the scales within [129, 513] in 2D), or the sample size of the
@@ -235,7 +236,7 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
         members = [GMember(spec, dp, est, ini) for spec, dp, est in zip(specs, dps, ests) for ini in inits]
         outs, info = run_generic(target, fam, members, steps=steps, lr=lr, optimizer=optimizer, schedule=schedule,
                                  tol=tol, patience=patience, n=n, box=box, seed=seed, options=options,
-                                 callback=callback, time_budget_s=time_budget_s)
+                                 callback=callback, time_budget_s=time_budget_s, polish=polish)
     results = []
     for k, (m, o, est, ini) in enumerate(zip(members, outs, [e for e in ests for _ in inits], inits * len(specs))):
         traj = fam.flat(np.asarray(o["theta"], dtype=float))

@@ -73,6 +73,8 @@ START_SDS = 5.0
 PAD_2D = 0.25
 POINTS_PER_SCALE_2D = 4.0
 MAX_N_2D = 257
+#: the Newton polish runs for families with at most this many unconstrained parameters
+MAX_POLISH_PARAMS = 15
 BAD_TRIAL = 1e6  # LBFGS: the loss reported for a trial point where a member fails
 NARROW = 1.0  # a model narrower than this many grid spacings is no longer resolved
 
@@ -285,7 +287,9 @@ def prepare_generic_grid(target: Distribution, fam: Family, inits: list[dict], n
     of its width on each side (so that a forward-KL optimum, as wide as the whole target, is not
     truncated); ``POINTS_PER_SCALE_2D`` points per smallest scale within [129, ``MAX_N_2D``]
     per axis (the trapezoid rule on a Gaussian of width σ errs by ~exp(−2π²σ²/h²): 4 points per σ
-    leave ~1e-137), or ``n``."""
+    leave ~1e-137), or ``n``. The box is a compromise with speed: a forward-KL optimum as wide as
+    a three-blob target keeps ~5 sd inside it (mass lost ~1e-7, optimum moved by ~1e-6); give
+    ``box`` for more."""
     dev, dt = target.device, target.dtype
     if box is not None:
         return make_grid(target, box=box, n=n or (2049 if fam.dim == 1 else 129), device=dev, dtype=dt)
@@ -322,7 +326,8 @@ def _distinct(inits):
 def run_generic(target: Distribution, fam: Family, members: list[GMember], *, steps: int, lr: float,
                 optimizer: str = "adam", schedule: str = "cosine", tol: float = 1e-10, patience: int = 20,
                 n: int | None = None, box=None, seed: int | None = 0, options: dict | None = None, callback=None,
-                time_budget_s: float | None = None, grid: Grid | None = None):
+                time_budget_s: float | None = None, grid: Grid | None = None, polish: bool = True,
+                polish_steps: int = 30):
     """Run every member; returns (per-member dicts with status, theta (T, P), losses (T,), code,
     batch info). See the module docstring and :func:`divlab.fit.core.fit`."""
     if grid is None and any(m.estimator == "quadrature" for m in members):
@@ -331,11 +336,11 @@ def run_generic(target: Distribution, fam: Family, members: list[GMember], *, st
     with _threads_for(size, target.device):
         return _run(target, fam, members, steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, tol=tol,
                     patience=patience, n=n, seed=seed, options=options or {}, callback=callback,
-                    time_budget_s=time_budget_s, grid=grid)
+                    time_budget_s=time_budget_s, grid=grid, polish=polish, polish_steps=polish_steps)
 
 
 def _run(target, fam, members, *, steps, lr, optimizer, schedule, tol, patience, n, seed, options, callback,
-         time_budget_s, grid):
+         time_budget_s, grid, polish=True, polish_steps=30):
     B = len(members)
     dev, dt = target.device, target.dtype
     obj = _Objective(target, fam, members, grid, n=n, seed=seed, options=options)
@@ -451,6 +456,8 @@ def _run(target, fam, members, *, steps, lr, optimizer, schedule, tol, patience,
         out.append({"status": status, "theta": traj, "losses": losses, "code": c})
     for o, mi in zip(out, obj.member_info()):
         o["info"] = mi
+    if polish and fam.n_raw <= MAX_POLISH_PARAMS:
+        _polish(target, fam, members, out, grid, polish_steps)
     info = {"elapsed_s": elapsed, "loop_steps": step, "batch": B}
     if grid is not None:
         info["grid_box"] = [[float(a[0]), float(a[-1])] for a in grid.axes]
@@ -525,3 +532,76 @@ def _status(c, li, lr, obj, fam, m, H, i, grid, budget, stop_step) -> str:
         return f"diverged: at step {fail_step}, {why}"
     label = m.spec.label(**{k: v for k, v in m.dparams.items() if not callable(v)})
     return f"diverged: at step {fail_step}, {label} became infinite ({m.estimator} estimate; {desc})"
+
+
+def _polish(target, fam, members, out, grid, max_iter):
+    """Damped Newton (Levenberg–Marquardt) on each finished quadrature member, batched, as in
+    :func:`divlab.fit.engine._polish` with P × P blocks: members are independent, so P backward
+    passes of the gradient give every member's Hessian block. A step is kept only where it lowers
+    the member's loss and keeps the model on the grid; accepted steps extend the trajectory; a
+    member whose gradient falls below a dtype-aware threshold is "converged"."""
+    idx = [i for i, (m, o) in enumerate(zip(members, out))
+           if m.estimator == "quadrature" and o["code"] in (CONVERGED, MAX_STEPS)]
+    if not idx or max_iter <= 0 or grid is None:
+        return
+    sub = _Objective(target, fam, [members[i] for i in idx], grid, n=None, seed=0, options={})
+    dev, dt = sub.dev, sub.dt
+    P = fam.n_raw
+    theta = torch.tensor(np.stack([out[i]["theta"][-1] for i in idx]), device=dev, dtype=dt)
+    k = len(idx)
+    lam = torch.full((k,), 1e-3, device=dev, dtype=dt)
+    eye = torch.eye(P, device=dev, dtype=dt)
+    gtol = 1e-9 if dt == torch.float64 else 1e-4
+    h_min = min(grid.spacing)
+    done = torch.zeros(k, dtype=torch.bool, device=dev)
+    extra_t, extra_l, taken = [], [], []
+    for _ in range(max_iter):
+        th = theta.detach().requires_grad_(True)
+        with torch.enable_grad():
+            v, _ = sub(th)
+            (g,) = torch.autograd.grad(v.sum(), th, create_graph=True)
+            rows = [torch.autograd.grad(g[:, j].sum(), th, retain_graph=j < P - 1)[0] for j in range(P)]
+        g = g.detach()
+        Hm = torch.stack(rows, dim=1).detach()
+        Hm = 0.5 * (Hm + Hm.transpose(1, 2))
+        v = v.detach()
+        ok = torch.isfinite(v) & torch.isfinite(g).all(-1) & torch.isfinite(Hm).flatten(1).all(-1)
+        small = g.norm(dim=-1) <= gtol * (1 + v.abs())
+        done = done | (ok & small)
+        live = ok & ~done
+        if not bool(live.any()):
+            break
+        emin = torch.linalg.eigvalsh(torch.where(live[:, None, None], Hm, eye)).min(-1).values
+        shift = torch.clamp(-emin, min=0) * 1.01
+        A = Hm + ((lam + shift) * (1 + Hm.diagonal(dim1=1, dim2=2).abs().max(-1).values))[:, None, None] * eye
+        A = torch.where(live[:, None, None], A, eye)
+        d = -torch.linalg.solve(A, torch.where(live[:, None], g, torch.zeros_like(g)))
+        pred = -(g * d).sum(-1)
+        flat = live & (emin > 0) & (pred <= 16 * torch.finfo(dt).eps * (1 + v.abs()))
+        done = done | flat
+        live = live & ~flat
+        trial = theta + d
+        with torch.no_grad():
+            vt, lmt = sub(trial)
+            on_grid = (lmt.abs() <= MASS_TOL) & (fam.min_scale(trial) >= NARROW * h_min)
+        better = live & torch.isfinite(vt) & on_grid & (vt <= v)
+        theta = torch.where(better[:, None], trial, theta)
+        lam = torch.where(better, lam / 10, lam * 10).clamp(1e-12, 1e12)
+        extra_t.append(theta.clone())
+        extra_l.append(torch.where(better, vt, v))
+        taken.append(better)
+    if not extra_t:
+        return
+    T = torch.stack(extra_t).cpu().numpy()
+    Lx = torch.stack(extra_l).cpu().numpy()
+    took = torch.stack(taken).cpu().numpy()
+    done_np = done.cpu().numpy()
+    for j, i in enumerate(idx):
+        rows_j = np.nonzero(took[:, j])[0]
+        o = out[i]
+        if len(rows_j):
+            o["theta"] = np.concatenate([o["theta"], T[rows_j, j]])
+            o["losses"] = np.concatenate([o["losses"], Lx[rows_j, j]])
+        o["polish_steps"] = int(len(rows_j))
+        if done_np[j] and o["code"] == MAX_STEPS:
+            o["status"] = "converged"
