@@ -20,6 +20,12 @@ from st_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 TIMEOUT_MS = d.TIMEOUT_MS
 
 
+def pytest_configure(config):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
