@@ -72,8 +72,9 @@ class FitResult:
             return Normal(float(self.trajectory["loc"][step]), float(self.trajectory["scale"][step]))
         from .families import make_family
 
-        fam = make_family("FitResult.model", self.family, 2 if "loc_x" in self.trajectory or "loc_x1" in
-                          self.trajectory else 1, self.info.get("components") if self.family == "mixture" else None)
+        dim = 2 if ("loc_x" in self.trajectory or "loc_x1" in self.trajectory) else 1
+        k = sum(1 for name in self.trajectory if name[:1] == "w" and name[1:].isdigit())
+        fam = make_family("FitResult.model", self.family, dim, k if self.family == "mixture" else None)
         return fam.model({k: float(v[step]) for k, v in self.trajectory.items()})
 
     def as_dict(self) -> dict:
