@@ -59,17 +59,8 @@ with st.sidebar:
     upload = st.file_uploader("Import scenario (JSON)", type=["json"], key="sidebar_upload",
                               help="A file exported here (or by `divlab fit --export`). Size and nesting are "
                                    "checked before reading; a bad file leaves the current scenario as it is.")
-    if upload is not None and ss.get("upload_done") != upload.file_id:
-        ss["upload_done"] = upload.file_id
-        try:
-            sup.set_scenario(ss, sup.scenario_from_upload(upload.getvalue(), upload.name), "upload")
-        except ValueError as exc:
-            ss["upload_error"] = str(exc)
-            ss.pop("upload_ok", None)
-        else:
-            ss.pop("upload_error", None)
-            ss.pop("url_error", None)
-            ss["upload_ok"] = f"Loaded {upload.name}."
+    if upload is not None:
+        sup.apply_upload(ss, upload.getvalue(), upload.name, upload.file_id)
     if ss.get("upload_error"):
         st.error(ss["upload_error"] + " The current scenario is kept.")
     elif ss.get("upload_ok"):

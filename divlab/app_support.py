@@ -363,8 +363,11 @@ def build_scenario(target_spec: dict, divergences: Sequence[tuple[str, dict]], i
         "seed": int(seed),
     })
     data.setdefault("view", {"frames": frames, "show_loss": True})
-    if estimator == "quadrature":
-        data.pop("samples", None)
+    from . import scenario as _scenario
+
+    sampled = set(getattr(_scenario, "SAMPLE_FITTABLE", ()))
+    if estimator == "quadrature" or (estimator == "auto" and not any(k in sampled for k, _ in divergences)):
+        data.pop("samples", None)  # only the mc and samples estimators use it
     return Scenario.from_dict(data)
 
 
@@ -484,16 +487,26 @@ LESSON_ALSO = {
 }
 
 
-def lesson_cards() -> list[dict]:
+def lesson_cards(available: Sequence[str] | None = None) -> list[dict]:
     """The lesson gallery: id, title, one sentence (the first of ``look_for``), the page it opens
-    on (a key of :data:`PAGE_FILES`), and its scenario."""
+    on (a key of :data:`PAGE_FILES`; None when that page is not in ``available``), a second
+    page where it also teaches (``also``, or None), its dimension and its scenario."""
+    avail = set(PAGE_FILES if available is None else available)
     out = []
     for p in presets():
         page = p["page"] if p["page"] in PAGE_FILES else "fit_1d"
+        also = LESSON_ALSO.get(p["id"])
         out.append({"id": p["id"], "title": p["title"], "sentence": first_sentence(p["look_for"]),
-                    "look_for": p["look_for"], "page": page, "also": LESSON_ALSO.get(p["id"]),
-                    "scenario": p["scenario"]})
+                    "look_for": p["look_for"], "page": page if page in avail else None,
+                    "wanted_page": page, "also": also if also in avail else None,
+                    "dim": scenario_dim(p["scenario"]), "scenario": p["scenario"]})
     return out
+
+
+def scenario_dim(sc: Scenario) -> int:
+    """The dimension of a scenario's target (1 or 2)."""
+    dim = getattr(sc, "dim", None)
+    return int(dim) if isinstance(dim, int) else int(sc.build_target().dim)
 
 
 def first_sentence(text: str, limit: int = 220) -> str:
@@ -597,7 +610,7 @@ def density_from_strokes(strokes: Sequence[Sequence[tuple[float, float]]], width
     strokes = [s for s in strokes if len(s)]
     if not strokes:
         raise DrawingError("The canvas is empty: draw the target density as one curve from left to right.")
-    pts = np.concatenate([_densify(list(s)) for s in strokes])
+    pts = np.concatenate([_densify(list(s), step=0.25) for s in strokes])  # several points per pixel column
     pts = pts[np.isfinite(pts).all(axis=1)]
     xs = np.clip(pts[:, 0], 0.0, width)
     hs = np.clip((height - pts[:, 1]) / height, 0.0, 1.0)
@@ -735,7 +748,7 @@ def fit1d_widget_state(sc: Scenario) -> dict:
         "fit1d_steps": int(sc.optimizer.steps), "fit1d_lr": float(sc.optimizer.lr),
         "fit1d_draw_lo": DRAW_RANGE[0], "fit1d_draw_hi": DRAW_RANGE[1], "fit1d_draw_smooth": DRAW_SMOOTH,
     }
-    fittable = {s.key for s in fittable_specs()}
+    fittable = set(page_fit_specs())
     grouped = choices_by_key(sc)
     out["fit1d_divs"] = [k for k in grouped if k in fittable]
     for key, params in grouped.items():
@@ -783,7 +796,8 @@ def mode_rows(target: Distribution, results: Sequence[FitResult]) -> list[dict] 
 
 def params_text(params: dict) -> str:
     """Final model parameters as ``loc=-2.98, scale=1.02`` (any family)."""
-    return ", ".join(f"{k}={float(v):.4g}" for k, v in params.items())
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k}={v}"
+                     for k, v in params.items())
 
 
 def fit_rows(results: Sequence[FitResult]) -> list[dict]:
@@ -954,8 +968,9 @@ def calculator_rows(p: Distribution, q: Distribution, *, include_slow: bool = Fa
                     seed: int = 0) -> list[dict]:
     """Every registry divergence between ``p`` (target) and ``q`` (model): its value in nats with
     the estimator used and its error bar (quadrature: |I_h − I_2h|; samples/mc: standard error),
-    and, where a closed form exists for the pair, an independent quadrature (or Monte Carlo)
-    check with the absolute difference. Divergences that do not apply say why."""
+    and, where a closed form exists for the pair, an independent quadrature (or quantile, or
+    sample) check with the absolute difference (``check_delta``; None without a check).
+    Divergences that do not apply say why."""
     from .divergences import catalogue, estimate
 
     rows = []
@@ -977,7 +992,7 @@ def calculator_rows(p: Distribution, q: Distribution, *, include_slow: bool = Fa
                     "closed-form check": ""})
         row["number"] = v
         if est.estimator == "closed_form":
-            row["closed-form check"] = _closed_form_check(p, q, spec, v, seed)
+            row["closed-form check"], row["check_delta"] = _closed_form_check(p, q, spec, v, seed)
         rows.append(row)
     return rows
 
@@ -1014,10 +1029,11 @@ def _closed_form_check(p, q, spec: DivergenceSpec, closed: float, seed: int) -> 
             continue
         c = float(chk)
         if not (math.isfinite(c) and math.isfinite(closed)):
-            return f"{other}: {format_value(c).split('= ', 1)[-1]}"
+            same = c == closed
+            return f"{other}: {_value_text(c, chk.reason or '')}" + (" (agrees)" if same else ""), (0.0 if same else None)
         bar = max(float(chk.stderr or 0.0), float(chk.error or 0.0))
-        return f"{other} {c:.6g} (|Δ| = {abs(c - closed):.1e}" + (f", ±{bar:.1e})" if bar else ")")
-    return "no independent estimator"
+        return f"{other} {c:.6g} (|Δ| = {abs(c - closed):.1e}" + (f", ±{bar:.1e})" if bar else ")"), abs(c - closed)
+    return "no independent estimator", None
 
 
 def mc_error_curve(p: Distribution, q: Distribution, key: str = "kl", sizes: Sequence[int] = (30, 100, 300, 1000, 3000),
@@ -1106,3 +1122,48 @@ def phase_diagram_available() -> str | None:
 def mc_keys() -> list[str]:
     """Divergences with a Monte Carlo ('mc') estimator (Calculator's error-vs-n plot)."""
     return [s.key for s in catalogue() if "mc" in s.estimators]
+
+
+def _discard(state, key: str) -> None:
+    if key in state:
+        del state[key]
+
+
+def apply_upload(state, data: Any, name: str, file_id: Any) -> bool:
+    """Handle an uploaded scenario file once per upload (``file_id``): a valid file becomes the
+    session's scenario (source "upload") and clears earlier link/upload errors; an invalid one
+    leaves the scenario as it was and records the one-line reason in ``state["upload_error"]``.
+    Returns True when the scenario changed."""
+    if state.get("upload_done") == file_id:
+        return False
+    state["upload_done"] = file_id
+    try:
+        sc = scenario_from_upload(data, name)
+    except ValueError as exc:
+        state["upload_error"] = str(exc)
+        _discard(state, "upload_ok")
+        return False
+    set_scenario(state, sc, "upload")
+    _discard(state, "upload_error")
+    _discard(state, "url_error")
+    state["upload_ok"] = f"Loaded {name}."
+    return True
+
+
+def sample_fit_specs() -> list[DivergenceSpec]:
+    """Sample divergences a scenario can fit from model samples (``estimator`` samples/auto):
+    sinkhorn, mmd, energy. Their parameters (kernels, ε) are kept as the scenario sets them."""
+    from . import scenario as _scenario
+
+    return [get(k) for k in getattr(_scenario, "SAMPLE_FITTABLE", ())]
+
+
+def page_fit_specs() -> dict[str, DivergenceSpec]:
+    """Every divergence the fitting pages offer: density divergences, then sample ones."""
+    return {s.key: s for s in list(fittable_specs()) + sample_fit_specs()}
+
+
+def fixed_choices(sc: Scenario, key: str) -> list[tuple[str, dict]]:
+    """The scenario's own entries for ``key`` (parameters as they are), or one with defaults."""
+    got = [(d.key, dict(d.params)) for d in sc.divergences if d.key == key]
+    return got or [(key, {})]

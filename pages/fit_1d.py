@@ -52,6 +52,13 @@ def seed(key, value):
 
 
 sc = ss.get(sup.SCENARIO_KEY) or sup.default_scenario()
+if sup.scenario_dim(sc) != 1:
+    st.title("Fit 1D")
+    st.warning(f"The current scenario has a {sup.scenario_dim(sc)}D target: open it on Fit 2D, or start a 1D one here.")
+    if st.button("Start from the default 1D scenario", key="fit1d_reset_btn"):
+        sup.set_scenario(ss, sup.default_scenario(), "default")
+        st.rerun()
+    st.stop()
 if sup.needs_seed(ss, "fit1d") or "fit1d_divs" not in ss:
     for k, v in sup.fit1d_widget_state(sc).items():
         ss[k] = v
@@ -140,12 +147,19 @@ if steps_notice:
     c3.warning(steps_notice)
 lr = c4.number_input("learning rate", key="fit1d_lr", min_value=1e-5, max_value=5.0, step=0.01, format="%.4f")
 
-specs = {s.key: s for s in sup.fittable_specs()}
+specs = sup.page_fit_specs()
+numeric = {s.key for s in sup.fittable_specs()}
 chosen = st.multiselect("divergences (up to 6 fits in all)", list(specs), key="fit1d_divs",
                         format_func=lambda k: f"{specs[k].name}: {specs[k].behaviour}")
 choices, choice_error = [], None
 for key in chosen:
     spec = specs[key]
+    if key not in numeric:  # a sample divergence: its parameters as the scenario sets them
+        fixed = sup.fixed_choices(sc, key)
+        choices.extend(fixed)
+        st.caption(f"**{spec.name}** (fitted from model samples; {sup.params_text(fixed[0][1]) or 'default parameters'})"
+                   f": {spec.look_for}")
+        continue
     values = {}
     for p in spec.params:
         lo, hi, _, _ = sup.slider_range(p)
@@ -191,10 +205,11 @@ if run or ss.pop("fit1d_autorun", False):
             stop_box = st.empty()
             stop_box.button("Stop", key="fit1d_stop_btn", help="Stop this run; the trajectories so far stay on "
                             f"screen. Runs also stop at the server's budget of {guard.budget_s:g} s.")
-            try:
-                ss[STATE_LAST] = cached_run(new_sc.to_json(), _guard=guard)
-            except limits.RunStopped:
-                keep_stopped_run()
+            run_json = new_sc.to_json()
+            try:  # sessions asking for the same run at once (a class opening a lesson) share one computation
+                ss[STATE_LAST] = limits.shared_run(run_json, lambda: cached_run(run_json, _guard=guard))
+            except limits.RunStopped as stopped:
+                ss[STATE_LAST] = dict(stopped.partial, stopped=stopped.notice)
             ss.pop("fit1d_guard", None)
             stop_box.empty()
         except ValueError as exc:

@@ -1,5 +1,7 @@
 """Home: what divlab is, its conventions, and the lesson gallery (one click opens a lesson)."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from divlab import app_support as sup
@@ -10,7 +12,8 @@ ss = st.session_state
 
 @st.cache_data(show_spinner=False)
 def cached_cards():
-    return sup.lesson_cards()
+    root = Path(__file__).resolve().parent.parent
+    return sup.lesson_cards([name for name, f in sup.PAGE_FILES.items() if (root / f).exists()])
 
 
 @st.cache_data(show_spinner=False)
@@ -44,7 +47,9 @@ for i, card in enumerate(cards):
                         config={"displayModeBar": False, "staticPlot": True})
         st.caption(card["sentence"])
         b1, b2 = st.columns(2)
-        targets = [card["page"]] + ([card["also"]] if card.get("also") else [])
+        if card["page"] is None:
+            b1.caption(f"Needs the {sup.PAGE_TITLES[card['wanted_page']]} page, which this app does not have.")
+        targets = [t for t in (card["page"], card["also"]) if t]
         for col, page in zip((b1, b2), targets):
             if col.button(f"Open on {sup.PAGE_TITLES[page]}", key=f"home_open_{card['id']}_{page}_btn",
                           type="primary" if page == card["page"] else "secondary"):

@@ -14,7 +14,7 @@ def cached_race(scenario_json: str):
 
 
 sc = ss.get(sup.SCENARIO_KEY) or sup.default_scenario()
-specs = {s.key: s for s in sup.fittable_specs()}
+specs = sup.page_fit_specs()
 first_params = {}
 for d in sc.divergences:
     first_params.setdefault(d.key, dict(d.params))

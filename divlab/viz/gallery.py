@@ -32,8 +32,10 @@ def thumbnail(target, start: dict | None = None, height: int = 150) -> go.Figure
     """A lesson thumbnail: the target density p (shaded) and, dashed, the model's starting Normal
     ``start`` = {"loc", "scale"} when given. No axes titles, no legend, no toolbar clutter."""
     d = _dist(target)
+    if d.dim == 2:
+        return _thumbnail_2d(d, height)
     if d.dim != 1:
-        raise ValueError(f"thumbnail: needs a 1D target, got {d.dim}D")
+        raise ValueError(f"thumbnail: needs a 1D or 2D target, got {d.dim}D")
     q = Normal(float(start["loc"]), float(start["scale"])) if start and {"loc", "scale"} <= set(start) else None
     x = _x(d, [q] if q is not None else [])
     fig = go.Figure(go.Scatter(x=x, y=_density(d, x), mode="lines", fill="tozeroy", name="target p",
@@ -44,6 +46,22 @@ def thumbnail(target, start: dict | None = None, height: int = 150) -> go.Figure
     fig.update_layout(template="plotly_white", height=height, showlegend=False,
                       margin={"l": 5, "r": 5, "t": 5, "b": 20}, yaxis={"visible": False},
                       xaxis={"tickfont": {"size": 9}})
+    return fig
+
+
+def _thumbnail_2d(d: Distribution, height: int, n: int = 60) -> go.Figure:
+    """A 2D target's density as a heatmap on its bounding box."""
+    import torch
+
+    box = d.bounds().detach().cpu().numpy()
+    xs, ys = np.linspace(box[0, 0], box[0, 1], n), np.linspace(box[1, 0], box[1, 1], n)
+    X, Y = np.meshgrid(xs, ys)
+    pts = torch.as_tensor(np.stack([X.ravel(), Y.ravel()], -1), dtype=d.dtype, device=d.device)
+    with torch.no_grad():
+        z = d.log_prob(pts).exp().cpu().numpy().reshape(n, n)
+    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=z, colorscale="Greys", showscale=False, hoverinfo="skip"))
+    fig.update_layout(template="plotly_white", height=height, margin={"l": 5, "r": 5, "t": 5, "b": 5},
+                      xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"})
     return fig
 
 
