@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass
 
-__all__ = ["LIMITS", "Limit", "value", "clamp", "current", "upload_bytes", "describe", "RunGuard", "RunStopped"]
+__all__ = ["LIMITS", "Limit", "value", "clamp", "current", "upload_bytes", "describe", "RunGuard", "RunStopped", "shared_run"]
 
 
 @dataclass(frozen=True)
@@ -232,3 +233,51 @@ class RunGuard:
             status = getattr(r, "status", "")
             if status.startswith("stopped: by the caller"):
                 r.status = status.replace("by the caller", self.status_reason(), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# concurrent identical runs: compute once
+# ---------------------------------------------------------------------------------------------
+
+class _Flight:
+    def __init__(self):
+        self.done = threading.Event()
+        self.value = None
+        self.error: BaseException | None = None
+
+
+_flights: dict = {}
+_flights_lock = threading.Lock()
+
+
+def shared_run(key, compute):
+    """``compute()`` once for concurrent callers with the same ``key`` (e.g. a class opening the
+    same lesson at once): the first caller computes, the others wait for it and receive the same
+    value, or the same :class:`RunStopped` (with its partial result) or ``ValueError``. If the
+    first caller ends any other way (its visitor navigated away), a waiting caller computes
+    itself. Not a cache: the key is forgotten as soon as the first caller finishes (a page's
+    ``st.cache_data`` keeps the value)."""
+    with _flights_lock:
+        flight = _flights.get(key)
+        leader = flight is None
+        if leader:
+            flight = _flights[key] = _Flight()
+    if leader:
+        try:
+            flight.value = compute()
+            return flight.value
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with _flights_lock:
+                _flights.pop(key, None)
+            flight.done.set()
+    flight.done.wait()
+    if flight.error is None:
+        return flight.value
+    if isinstance(flight.error, RunStopped):  # a fresh exception per waiting thread
+        raise RunStopped(flight.error.partial, flight.error.notice)
+    if isinstance(flight.error, ValueError):
+        raise ValueError(str(flight.error))
+    return shared_run(key, compute)

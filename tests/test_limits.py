@@ -100,3 +100,92 @@ def test_streamlit_config_is_hardened_and_matches_the_upload_limit():
     assert cfg["server"]["maxUploadSize"] == limits.LIMITS["upload_mb"].default
     assert cfg["browser"]["gatherUsageStats"] is False
     assert cfg["client"]["showErrorDetails"] in ("type", "none")  # no message, no traceback
+
+
+# ---------------------------------------------------------------------------------------------
+# shared_run: concurrent identical runs compute once
+# ---------------------------------------------------------------------------------------------
+
+def _crowd(n, key, compute):
+    import threading
+
+    out, errors = [None] * n, [None] * n
+    start = threading.Barrier(n)
+
+    def one(i):
+        start.wait()
+        try:
+            out[i] = limits.shared_run(key, compute)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertions
+            errors[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return out, errors
+
+
+def test_shared_run_computes_once_for_a_crowd():
+    import threading
+    import time
+
+    calls = []
+    lock = threading.Lock()
+
+    def compute():
+        with lock:
+            calls.append(1)
+        time.sleep(0.3)
+        return {"value": 42}
+
+    out, errors = _crowd(12, "lesson-a", compute)
+    assert errors == [None] * 12
+    assert len(calls) == 1
+    assert all(o is out[0] and o == {"value": 42} for o in out)
+    # the key is forgotten afterwards: a later call computes again (the page's cache sits in front)
+    assert limits.shared_run("lesson-a", compute) == {"value": 42} and len(calls) == 2
+
+
+def test_shared_run_hands_a_stopped_run_and_errors_to_the_waiting_callers():
+    import time
+
+    def stopped():
+        time.sleep(0.2)
+        raise limits.RunStopped({"table": [1, 2]}, "Stopped: budget")
+
+    out, errors = _crowd(6, "lesson-b", stopped)
+    assert all(isinstance(e, limits.RunStopped) and e.partial == {"table": [1, 2]} and e.notice == "Stopped: budget"
+               for e in errors)
+
+    def bad():
+        time.sleep(0.2)
+        raise ValueError("scenario.optimizer.lr: must be > 0")
+
+    out, errors = _crowd(4, "lesson-c", bad)
+    assert all(isinstance(e, ValueError) and "optimizer.lr" in str(e) for e in errors)
+
+
+def test_shared_run_waiters_compute_themselves_when_the_first_caller_is_interrupted():
+    import threading
+    import time
+
+    calls = []
+    lock = threading.Lock()
+
+    class Interrupted(Exception):
+        """Stands for Streamlit's rerun exception when the first visitor navigates away."""
+
+    def compute():
+        with lock:
+            calls.append(1)
+            first = len(calls) == 1
+        time.sleep(0.2)
+        if first:
+            raise Interrupted()
+        return "done"
+
+    out, errors = _crowd(5, "lesson-d", compute)
+    assert sum(isinstance(e, Interrupted) for e in errors) == 1
+    assert out.count("done") == 4 and len(calls) == 2
