@@ -332,7 +332,11 @@ def run_generic(target: Distribution, fam: Family, members: list[GMember], *, st
     batch info). See the module docstring and :func:`divlab.fit.core.fit`."""
     if grid is None and any(m.estimator == "quadrature" for m in members):
         grid = prepare_generic_grid(target, fam, [m.init for m in members], n=n, box=box)
-    size = (grid.n if grid is not None else 4096) * len(members)
+    # elements per elementwise pass: grid points per quadrature member, n² (kernel / cost matrices)
+    # per samples member, n per mc member; small problems run on one CPU thread (engine._threads_for)
+    m = n or DEFAULT_SAMPLES_OTHER
+    size = sum((grid.n if m_.estimator == "quadrature" else (m * m if m_.estimator == "samples" else (n or DEFAULT_MC)))
+               for m_ in members)
     with _threads_for(size, target.device):
         return _run(target, fam, members, steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, tol=tol,
                     patience=patience, n=n, seed=seed, options=options or {}, callback=callback,
