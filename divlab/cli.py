@@ -129,28 +129,27 @@ class _Progress:
             self.stream.flush()
 
 
-#: sample budget for the final value of a sample divergence (Sinkhorn is O(n²) per iteration)
-_FINAL_SAMPLES = {"sinkhorn": 512}
-_FINAL_OPTIONS = {"sinkhorn": {"max_iter": 300, "tol": 1e-6}}
-
-
-def _final_value(target, r, seed: int = 0):
-    """D(p‖q) at the fitted model: closed form when one exists, else quadrature (density
-    divergences) or a seeded sample estimate with its standard error (sample divergences), with
-    the reason when infinite."""
+def _final_value(target, r):
+    """D(p‖q) at the fitted model: the closed form where one exists; else, for a 1D density
+    divergence, a fresh quadrature with its error estimate; else (2D targets, whose fine-grid
+    quadrature takes seconds, and sample divergences) the fit's own last value, labelled as such.
+    Returns (value, estimator, uncertainty, reason when infinite)."""
     from .divergences.api import estimate
+    from .divergences.closed_form import find_closed_form
     from .scenario import SAMPLE_FITTABLE
 
+    fit_value = (r.final_loss, f"{r.estimator} (fit)", 0.0, r.status[len("diverged: "):] if r.diverged else None)
     try:
-        if r.divergence in SAMPLE_FITTABLE:
-            e = estimate(target, r.model(), r.divergence, "auto", n=_FINAL_SAMPLES.get(r.divergence, 1000),
-                         seed=seed, options=_FINAL_OPTIONS.get(r.divergence, {}), **r.divergence_params)
+        q = r.model()
+        if find_closed_form(r.divergence, target, q) is not None:
+            e = estimate(target, q, r.divergence, "closed_form", **r.divergence_params)
+        elif target.dim == 1 and r.divergence not in SAMPLE_FITTABLE:
+            e = estimate(target, q, r.divergence, "quadrature", **r.divergence_params)
         else:
-            e = estimate(target, r.model(), r.divergence, "auto", **r.divergence_params)
+            return fit_value
         return float(e), e.estimator, e.uncertainty, e.reason
     except (ValueError, TypeError):
-        reason = r.status[len("diverged: "):] if r.diverged else None
-        return r.final_loss, f"{r.estimator} (fit)", 0.0, reason
+        return fit_value
 
 
 def _model_line(sc) -> str:
@@ -214,7 +213,7 @@ def _run_fit(sc, source, args, out, err, fmt) -> int:
     rows, notes = [], []
     for r in results:
         spec = get(r.divergence)
-        value, est, unc, reason = _final_value(target, r, sc.seed)
+        value, est, unc, reason = _final_value(target, r)
         val = _fmt(value) + (f" ± {unc:.2g}" if unc and math.isfinite(value) else "")
         cols = [] if wide else [_param(r.params[k]) for k in names]
         rows.append([r.label, _direction(spec), *cols, val, est, r.status.split(":")[0]])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -588,10 +589,19 @@ def _load_preset_file(path: Path) -> dict:
     return data
 
 
+@functools.lru_cache(maxsize=256)
+def _load_preset_cached(path: str, mtime_ns: int, size: int) -> dict:
+    return _load_preset_file(Path(path))
+
+
 def presets() -> list[dict]:
     """Every lesson shipped with divlab, sorted by id: dicts with ``id``, ``title``, ``look_for``
-    (a paragraph on what to watch), ``page`` and a validated ``scenario`` (:class:`Scenario`)."""
-    out = [_load_preset_file(p) for p in sorted(PRESET_DIR.glob("*.json"))]
+    (a paragraph on what to watch), ``page`` and a validated ``scenario`` (:class:`Scenario`).
+    Files are parsed once per version (path, modification time, size); each call returns new dicts."""
+    out = []
+    for p in sorted(PRESET_DIR.glob("*.json")):
+        st = p.stat()
+        out.append(dict(_load_preset_cached(str(p), st.st_mtime_ns, st.st_size)))
     return sorted(out, key=lambda d: d["id"])
 
 

@@ -18,11 +18,12 @@ from divlab.scenario import MAX_BYTES, presets
 PRESET_IDS = [p["id"] for p in presets()]
 
 
-def _check_output(path, fmt, n_divergences):
+def _check_output(path, fmt, n_divergences, steps=20, names=("loc", "scale")):
     assert path.exists() and path.stat().st_size > 0
     if fmt == "html":
         text = path.read_text(encoding="utf-8")
         assert "plotly" in text and '<script src="http' not in text
+        assert "Plotly.newPlot" in text and "Plotly.addFrames" in text  # the animated figure itself
     elif fmt == "gif":
         with Image.open(path) as im:
             assert im.format == "GIF" and im.n_frames > 1
@@ -30,17 +31,18 @@ def _check_output(path, fmt, n_divergences):
         with Image.open(path) as im:
             im.load()
             assert im.format == "PNG" and im.size[0] > 100
+            assert len(im.convert("RGB").getcolors(1 << 20)) > 20  # a drawing, not a blank page
     elif fmt == "csv":
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
-        assert rows and set(rows[0]) == {"step", "divergence", "label", "loc", "scale", "loss"}
+        assert rows and list(rows[0]) == ["step", "divergence", "label", *names, "loss"]
         assert len({r["label"] for r in rows}) == n_divergences
         assert rows[0]["step"] == "0" and "nan" not in {r["loss"] for r in rows}
     elif fmt == "json":
         data = json.loads(path.read_text(encoding="utf-8"))
-        assert data["scenario"]["optimizer"]["steps"] == 20
+        assert data["scenario"]["optimizer"]["steps"] == steps
         assert len(data["results"]) == n_divergences
-        assert all(len(r["losses"]) == len(r["trajectory"]["loc"]) for r in data["results"])
+        assert all(len(r["losses"]) == len(r["trajectory"][names[0]]) for r in data["results"])
     else:  # pragma: no cover
         raise AssertionError(fmt)
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
@@ -49,16 +51,46 @@ def _check_output(path, fmt, n_divergences):
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask  # not mkstemp's 0600
 
 
+TINY = 2  # optimizer steps in the every-preset tests: enough for an animation, fast on 2 cores
+
+
 @pytest.mark.parametrize("i, preset", list(enumerate(PRESET_IDS)), ids=PRESET_IDS)
-def test_every_preset_runs_through_the_cli(i, preset, tmp_path, capsys):
+def test_every_preset_runs_through_the_cli_and_writes_every_format(i, preset, tmp_path, capsys, monkeypatch):
+    """Each lesson (1D and 2D) loads, validates and runs through `divlab fit` with reduced steps
+    (one format per lesson, in turn); the same reduced run then writes every other format. The
+    fit runs once: run_scenario is memoized on the scenario's JSON for this test."""
+    import divlab.scenario as scenario_mod
+    from divlab import export
+    from divlab.scenario import init_names, load_preset
+
+    memo, real = {}, scenario_mod.run_scenario
+
+    def run_scenario(sc, callback=None):
+        key = sc.to_json()
+        if key not in memo:
+            memo[key] = real(sc, callback=callback)
+        return memo[key]
+
+    monkeypatch.setattr(scenario_mod, "run_scenario", run_scenario)
+
     fmt = FORMATS[i % len(FORMATS)]
     out = tmp_path / f"run.{fmt}"
-    assert main(["fit", "--preset", preset, "--steps", "20", "--out", str(out), "--quiet"]) == 0
+    assert main(["fit", "--preset", preset, "--steps", str(TINY), "--out", str(out), "--quiet"]) == 0
     cap = capsys.readouterr()
     assert cap.err == ""
-    n = len(next(p for p in presets() if p["id"] == preset)["scenario"].divergences)
-    _check_output(out, fmt, n)
+    sc = load_preset(preset)["scenario"]
+    n = len(sc.divergences)
+    names = init_names(sc.model.family, sc.dim, sc.model.components)
+    _check_output(out, fmt, n, TINY, names)
     assert "nan" not in cap.out.lower().replace("nats", "")
+    small = sc.with_overrides(steps=TINY)
+    results = run_scenario(small)
+    assert len(memo) == 1  # the CLI and the exports used the same run
+    target = small.build_target()
+    for other in FORMATS:
+        if other != fmt:
+            path = export.write(tmp_path / f"all.{other}", small, target, results)
+            _check_output(path, other, n, TINY, names)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -69,6 +101,28 @@ def test_every_export_format(fmt, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "KL(p‖q), forward" in text and "KL(q‖p), reverse" in text and f"wrote {out}" in text
     _check_output(out, fmt, 2)
+
+
+def test_2d_fit_prints_the_family_parameters_and_the_closed_form(tmp_path, capsys):
+    out = tmp_path / "banana.png"
+    assert main(["fit", "--preset", "banana_2d", "--steps", "30", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "q (model)  = 2D Normal (full covariance), start loc_x=1 loc_y=1 scale_x=0.7 scale_y=0.7 corr=0" in text
+    header = next(line for line in text.splitlines() if line.startswith("divergence"))
+    assert header.split()[:8] == ["divergence", "direction", "loc_x", "loc_y", "scale_x", "scale_y", "corr", "D"]
+    # banana vs a 2D Normal has no closed form: the fit's own quadrature value is printed, labelled so
+    assert "quadrature (fit)" in text and f"wrote {out}" in text
+    _check_output(out, "png", 2)
+
+
+def test_sample_divergence_override_switches_the_estimator_to_auto(tmp_path, capsys):
+    out = tmp_path / "fit.csv"
+    assert main(["fit", "--preset", "ring_2d", "--divergence", "kl,mmd", "--steps", "3", "--out", str(out),
+                 "--quiet"]) == 0
+    text = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in text.splitlines()[2:] if line.strip()}
+    assert "quadrature (fit)" in rows["KL(p‖q),"] and "samples (fit)" in rows["MMD²"]
+    _check_output(out, "csv", 2, 3, ("loc_x", "loc_y", "scale_x", "scale_y", "corr"))
 
 
 def test_infinity_is_printed_with_its_reason(capsys):
@@ -221,6 +275,9 @@ def test_bad_scenario_files(case, tmp_path, capsys):
     pytest.param(["--preset", "two_equal_modes", "--steps", "6000"], "scenario.optimizer.steps", id="steps-high"),
     pytest.param(["--preset", "two_equal_modes", "--steps", "ten"], "invalid int value", id="steps-text"),
     pytest.param(["--preset", "nope"], "preset 'nope' is unknown", id="unknown-preset"),
+    pytest.param(["--preset", "banana_2d", "--divergence", "kl,ksd"], "scenario.divergences[1].key: 'ksd' is not",
+                 id="2d-unfittable"),
+    pytest.param(["--preset", "three_blobs_sinkhorn_mmd", "--steps", "0"], "scenario.optimizer.steps", id="2d-steps"),
     pytest.param(["--scenario", "/nonexistent/sc.json"], "no such file", id="missing-file"),
     pytest.param([], "one of the arguments --preset --scenario is required", id="no-source"),
     pytest.param(["--preset", "two_equal_modes", "--scenario", "x.json"], "not allowed with", id="both-sources"),
