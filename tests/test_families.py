@@ -286,3 +286,16 @@ def test_2d_errors():
         dl.fit(p, family="mvn", divergence="wasserstein", estimator="samples")
     with pytest.raises(ValueError, match=r"init\)\(corr=1.5\): corr must be < 1"):
         dl.fit(p, family="mvn", init={"corr": 1.5})
+
+
+def test_point_cloud_target_fits_by_samples():
+    # an Empirical target (e.g. an uploaded point cloud) has no density: sample divergences fit it
+    pts = dl.MultivariateNormal([1.0, -1.0], [[0.5, 0.0], [0.0, 0.5]]).sample(300, seed=3)
+    e = dl.Empirical(pts)
+    r = dl.fit(e, family="diag", divergence="mmd", steps=120, lr=0.05, n=128, params={"bandwidth": 1.0})
+    assert r.info["samples_target"] == 300  # the cloud itself, not a resample
+    mean = pts.mean(0).numpy()
+    assert r.params["loc_x"] == pytest.approx(mean[0], abs=0.15) and r.params["loc_y"] == pytest.approx(mean[1], abs=0.15)
+    with pytest.raises(ValueError, match=r"has no density"):
+        dl.fit(e, family="diag", divergence="kl")
+    _finite(r)
