@@ -29,9 +29,11 @@ def screenshots_enabled() -> bool:
 COUNT_RUNS = """
 (() => {
   window.__divlabRuns = 0;
+  window.__divlabStates = [];  // [performance.now(), script state] at every change
   let last = null;
   const seen = (el) => {
     const s = el.getAttribute('data-test-script-state');
+    if (s !== last) window.__divlabStates.push([performance.now(), s]);
     if (s === 'notRunning' && last !== null && last !== 'notRunning') window.__divlabRuns += 1;
     last = s;
   };
@@ -180,6 +182,12 @@ def dataframe_rows(frame: Locator) -> list[dict]:
         "r.querySelectorAll('[role=gridcell],[role=columnheader]')).map(c => c.textContent))")
     header, *rows = cells
     return [dict(zip(header, r)) for r in rows]
+
+
+def table_with(page: Page, column: str) -> Locator:
+    """The st.dataframe whose header has `column` (e.g. Fit 1D's "final value" table)."""
+    return page.locator('[data-testid="stDataFrame"]').filter(
+        has=page.locator('[role="columnheader"]', has_text=re.compile(rf"^\s*{re.escape(column)}\s*$")))
 
 
 def save_screenshot(page: Page, path, max_height: int = 2400) -> None:

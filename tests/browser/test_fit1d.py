@@ -22,7 +22,7 @@ def fit1d(server, page):
 
 
 def final_rows(page):
-    return d.dataframe_rows(page.locator('[data-testid="stDataFrame"]').last)
+    return d.dataframe_rows(d.table_with(page, "final value"))
 
 
 def test_fit1d_changed_start_runs_to_the_other_mode(fit1d):
@@ -43,7 +43,7 @@ def test_fit1d_changed_start_runs_to_the_other_mode(fit1d):
 
     d.set_number(page, "initial loc", -2)
     d.click_button(page, "Run")
-    expect(page.locator('[data-testid="stDataFrame"]').last).to_contain_text("-2.98")
+    expect(d.table_with(page, "final value")).to_contain_text("-2.98")
     rows = {r["divergence"].split(":")[0]: r for r in final_rows(page)}
     assert float(rows["KL(q‖p), reverse"]["loc"]) == pytest.approx(-2.984, abs=0.01)
 
@@ -146,7 +146,7 @@ def test_fit1d_drawn_stroke_becomes_the_target_and_the_fit_follows_it(fit1d):
         % tol, arg=[keyed_plot(page, "fit1d_preview").element_handle(), at(0.75)])
     before = fitted(page)["KL(p‖q), forward"]["loc"]
     d.click_button(page, "Run")
-    expect(page.locator('[data-testid="stDataFrame"]').last).not_to_contain_text(before)
+    expect(d.table_with(page, "final value")).not_to_contain_text(before)
     anim = d.plot_state(keyed_plot(page, "fit1d_anim"))
     target = next(t for t in anim["traces"] if t["name"] == "target p")
     assert peak_x(target) == pytest.approx(at(0.75), abs=tol)
