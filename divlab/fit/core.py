@@ -293,6 +293,9 @@ def _estimator_for(spec: DivergenceSpec, estimator: str, fam, target) -> str:
         if "mc" not in spec.estimator_fns:
             have = ", ".join(k for k in spec.estimator_fns) or "none"
             raise ValueError(f"{owner}: {spec.key} has no Monte Carlo estimator (its estimators: {have})")
+        if not getattr(target, "has_density", True):
+            raise ValueError(f"{owner}: the target {type(target).__name__} has no density; use a sample-based "
+                             "divergence with estimator='samples'")
         if not fam.has_rsample:
             raise ValueError(f"{owner}: a {fam.describe()} has no reparameterized sampler (the component choice "
                              "is discrete); use estimator='quadrature' or 'samples'")

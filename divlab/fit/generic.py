@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -58,12 +58,12 @@ from .engine import (ADAM_EPS, BETA1, BETA2, CHECK_EVERY, CONVERGED, GRAD_BAD, L
                      stop_status)
 from .families import Family
 
-__all__ = ["GMember", "run_generic", "ESTIMATORS", "DEFAULT_SAMPLES", "DEFAULT_MC"]
+__all__ = ["GMember", "run_generic", "prepare_generic_grid", "ESTIMATORS", "DEFAULT_SAMPLES", "DEFAULT_MC"]
 
 ESTIMATORS = ("quadrature", "mc", "samples")
-#: points per side of the samples estimator (target cloud and each model cloud; per component for mixtures)
-DEFAULT_SAMPLES = {}
-DEFAULT_SAMPLES_OTHER = 256
+#: points per side of the samples estimator (the target cloud, and each model cloud: a mixture's
+#: components share them)
+DEFAULT_SAMPLES = 256
 #: draws of the mc estimator
 DEFAULT_MC = 2048
 #: |parameter| above which a member is declared overflowed
@@ -97,7 +97,6 @@ class GMember:
     estimator: str
     init: dict  # flat parameters
     lr: float | None = None
-    info: dict = field(default_factory=dict)
 
 
 def _group_key(m: GMember):
@@ -180,7 +179,7 @@ class _Objective:
 
     def _prepare_samples(self, g, n, gen, opts):
         key = g["spec"].key
-        m = n or DEFAULT_SAMPLES.get(key, DEFAULT_SAMPLES_OTHER)
+        m = n or DEFAULT_SAMPLES
         owner = f"fit(divergence={key!r}, estimator='samples')"
         x, a = to_cloud(self.target, m, self.seed, owner)
         g["x"], g["a"] = x.detach().to(device=self.dev, dtype=self.dt), a.detach().to(device=self.dev, dtype=self.dt)
@@ -334,7 +333,7 @@ def run_generic(target: Distribution, fam: Family, members: list[GMember], *, st
         grid = prepare_generic_grid(target, fam, [m.init for m in members], n=n, box=box)
     # elements per elementwise pass: grid points per quadrature member, n² (kernel / cost matrices)
     # per samples member, n per mc member; small problems run on one CPU thread (engine._threads_for)
-    m = n or DEFAULT_SAMPLES_OTHER
+    m = n or DEFAULT_SAMPLES
     size = sum((grid.n if m_.estimator == "quadrature" else (m * m if m_.estimator == "samples" else (n or DEFAULT_MC)))
                for m_ in members)
     with _threads_for(size, target.device):
