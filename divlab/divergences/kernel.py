@@ -87,9 +87,9 @@ def mmd2(x, a, y, b, kernel: str, bandwidth: float, statistic: str = "unbiased")
         for K, Kc, w, wc, size in ((Kxx, Kxy, a, b, n), (Kyy, Kxy.T, b, a, m)):
             if size < 2:
                 continue
-            off = K - torch.diag(torch.diagonal(K))
-            wo = (w[None, :] * (1 - torch.eye(size, dtype=w.dtype, device=w.device)))
-            h1 = (off * w[None, :]).sum(1) / wo.sum(1) - Kc @ wc
+            # leave-one-out row means Σ_{j≠i} w_j K_ij / Σ_{j≠i} w_j, without n×n temporaries
+            rest = (w.sum() - w).clamp_min(torch.finfo(w.dtype).tiny)
+            h1 = (K @ w - torch.diagonal(K) * w) / rest - Kc @ wc
             mean = (w * h1).sum()
             var = (w * (h1 - mean) ** 2).sum()
             n_eff = 1.0 / float((w * w).sum())
