@@ -294,7 +294,7 @@ def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience
         out.append({"status": status, "theta": traj, "losses": losses, "code": c})
     info = {"grid_box": [float(grid.axes[0][0]), float(grid.axes[0][-1])], "grid_points": grid.n,
             "elapsed_s": elapsed, "loop_steps": n_steps, "batch": B}
-    if polish:
+    if polish and stop_code is None:  # a stopped run returns at once (no polish after a Stop or the budget)
         _polish(bt, out, polish_steps)
     info["elapsed_s"] = time.perf_counter() - t0
     return out, info

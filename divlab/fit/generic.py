@@ -459,7 +459,7 @@ def _run(target, fam, members, *, steps, lr, optimizer, schedule, tol, patience,
         out.append({"status": status, "theta": traj, "losses": losses, "code": c})
     for o, mi in zip(out, obj.member_info()):
         o["info"] = mi
-    if polish and fam.n_raw <= MAX_POLISH_PARAMS:
+    if polish and fam.n_raw <= MAX_POLISH_PARAMS and stop_code is None:
         _polish(target, fam, members, out, grid, polish_steps)
     info = {"elapsed_s": elapsed, "loop_steps": step, "batch": B}
     if grid is not None:
