@@ -113,7 +113,25 @@ def test_sweep_errors(bimodal, kwargs, match):
         dl.sweep(bimodal, divergence="alpha", **kwargs)
 
 
-def test_explore_is_for_the_normal_family(bimodal):
-    for fn in (dl.local_optima, dl.landscape):
+def test_landscape_and_sweep_are_for_the_normal_family(bimodal):
+    for fn in (dl.landscape, dl.sweep):
         with pytest.raises(ValueError, match=r"family='mvn'\): only the 1D normal family is supported here"):
             fn(bimodal, family="mvn")
+
+
+def test_local_optima_of_reverse_kl_mvn_sit_on_the_blobs():
+    # three well-separated blobs: reverse KL from an MVN sitting on blob k is ≈ −log w_k
+    # (the other blobs' overlap is ~1e-5), so the optima have values ln 2 (w = 0.5) and ln 4
+    cov = [[0.4, 0.0], [0.0, 0.4]]
+    blobs = dl.Mixture([dl.MultivariateNormal([-3.0, 0.0], cov), dl.MultivariateNormal([3.0, 1.0], cov),
+                        dl.MultivariateNormal([0.0, -4.0], cov)], weights=[0.25, 0.5, 0.25])
+    opt = dl.local_optima(blobs, family="mvn", divergence="reverse_kl", restarts=6, steps=120, n=65, lr=0.1)
+    g = opt.global_optimum
+    assert g.is_global and g.value == pytest.approx(math.log(2.0), abs=1e-3)
+    assert g.params["loc_x"] == pytest.approx(3.0, abs=1e-2) and g.params["loc_y"] == pytest.approx(1.0, abs=1e-2)
+    assert g.params["scale_x"] == pytest.approx(math.sqrt(0.4), abs=1e-2)
+    others = [o for o in opt[1:] if abs(o.value - math.log(4.0)) < 1e-3]
+    assert others and all(not o.is_global for o in opt[1:])
+    assert sum(o.count for o in opt) + opt.unresolved == 6
+    with pytest.raises(ValueError, match=r"local_optima\(family='mixture'\): supported families are"):
+        dl.local_optima(blobs, family="mixture")

@@ -53,12 +53,21 @@ class Optima(list):
         return self[0]
 
 
-def _check_target(owner, target, family):
+#: families whose optima local_optima can group (a mixture's components can swap labels)
+OPTIMA_FAMILIES = ("normal", "student_t", "diag", "mvn")
+
+
+def _check_target(owner, target, family, allowed=("normal",)):
     if not isinstance(target, Distribution):
         raise ValueError(f"{owner}(target={target!r}): target must be a divlab distribution")
     if family not in FAMILIES:
         raise ValueError(f"{owner}(family={family!r}): family must be one of {', '.join(FAMILIES)}")
-    if family != "normal":
+    if family in allowed and family != "normal":
+        return
+    if family not in allowed:
+        if len(allowed) > 1:
+            raise ValueError(f"{owner}(family={family!r}): supported families are {', '.join(allowed)} "
+                             "(a mixture's optima are defined only up to relabelling its components)")
         raise ValueError(f"{owner}(family={family!r}): only the 1D normal family is supported here "
                          "(its (loc, log scale) plane); use dl.fit(..., restarts=R) for the other families")
     if target.dim != 1:
@@ -79,14 +88,15 @@ def local_optima(target: Distribution, family: str = "normal", divergence="rever
                  tol: float = 1e-3, init: dict | None = None, n: int | None = None) -> Optima:
     """Distinct local optima of ``divergence``(target‖model) over the family, with their basins.
 
-    Runs ``restarts`` fits in one batch (starts drawn with ``seed`` around the target's box,
-    see :func:`fit`), keeps those that converged, and groups end points closer than ``tol``
-    in (loc / scale, log scale). Each :class:`Optimum` reports its parameters, value, the share
+    Families: normal, student_t (1D), diag, mvn (2D). Runs ``restarts`` fits in one batch (starts
+    drawn with ``seed`` around the target's box, see :func:`fit`), keeps those that converged, and
+    groups end points closer than ``tol`` in a scale-free metric (locations in units of the
+    scale along their axis, log scales, log df, correlations). Each :class:`Optimum` reports its parameters, value, the share
     of all starts that reached it (an estimate of its basin's share of the start region) and
     whether it is the lowest (``is_global``; within ``tol`` of the lowest value). Sorted by value.
     """
     owner = "local_optima"
-    _check_target(owner, target, family)
+    _check_target(owner, target, family, allowed=OPTIMA_FAMILIES)
     spec = _spec(owner, divergence)
     restarts = _check_number(owner, "restarts", restarts, low=1, integer=True, high=4096)
     tol = _check_number(owner, "tol", tol, low=0, low_open=True)
@@ -99,10 +109,7 @@ def local_optima(target: Distribution, family: str = "normal", divergence="rever
     for i in ok:
         pi = fits[i].params
         for c in clusters:
-            pc = fits[c[0]].params
-            d_loc = abs(pi["loc"] - pc["loc"]) / pc["scale"]
-            d_ls = abs(math.log(pi["scale"]) - math.log(pc["scale"]))
-            if max(d_loc, d_ls) <= tol:
+            if _distance(pi, fits[c[0]].params) <= tol:
                 c.append(i)
                 break
         else:
@@ -114,12 +121,36 @@ def local_optima(target: Distribution, family: str = "normal", divergence="rever
     for c in clusters:
         r = fits[c[0]]
         out.append(Optimum(
-            params={"loc": float(np.mean([fits[i].params["loc"] for i in c])),
-                    "scale": float(np.exp(np.mean([math.log(fits[i].params["scale"]) for i in c])))},
+            params=_mean_params([fits[i].params for i in c]),
             value=float(min(fits[i].final_loss for i in c)), share=len(c) / len(fits), count=len(c),
             is_global=r.final_loss <= best + tol * (1 + abs(best)), members=list(c)))
     out.sort(key=lambda o: o.value)
     return out
+
+
+def _positive(name: str) -> bool:
+    return name.startswith("scale") or name == "df"
+
+
+def _distance(a: dict, b: dict) -> float:
+    """Scale-free distance between two fitted parameter sets: location differences in units of
+    ``b``'s scale along that axis, differences of log scales (and log df), of correlations."""
+    d = 0.0
+    for k, va in a.items():
+        vb = b[k]
+        if _positive(k):
+            d = max(d, abs(math.log(va) - math.log(vb)))
+        elif k.startswith("loc"):
+            d = max(d, abs(va - vb) / b["scale" + k[3:]])
+        else:
+            d = max(d, abs(va - vb))
+    return d
+
+
+def _mean_params(ps: list[dict]) -> dict:
+    """The centre of a cluster: arithmetic means, geometric for scales and df."""
+    return {k: float(np.exp(np.mean([math.log(p[k]) for p in ps]))) if _positive(k)
+            else float(np.mean([p[k] for p in ps])) for k in ps[0]}
 
 
 def default_ranges(target: Distribution) -> tuple[list, list]:
