@@ -398,3 +398,18 @@ def test_all_zero_weights_are_an_error():
     with pytest.raises(ValueError, match=r"Empirical\(weights=.*\): weights must not sum to 0"):
         dl.estimate(dl.Empirical(torch.zeros(3, 2, dtype=DT), torch.zeros(3, dtype=DT)),
                     torch.ones(2, 2, dtype=DT), "sinkhorn")
+
+
+@pytest.mark.parametrize("key,estimator,expect", [("sinkhorn", "samples", 2.0), ("wasserstein", "samples", 1.0),
+                                                  ("sliced_wasserstein", "samples", 2 ** -0.5)],
+                         ids=["sinkhorn", "wasserstein", "sliced"])
+def test_gradient_flows_to_model_parameters_through_reparameterized_draws(key, estimator, expect):
+    """q = N((m, 0), I), p = N(0, I), m = 1: d/dm of S_ε ≈ d(m²)/dm = 2, of W₂ = |m| is 1, of the
+    sliced W₂ = |m|/√2 is 1/√2 — from n = 200 reparameterized draws, to 15 %."""
+    loc = torch.tensor(1.0, dtype=DT, requires_grad=True)
+    q = dl.MultivariateNormal(torch.stack([loc, torch.tensor(0.0, dtype=DT)]), torch.eye(2, dtype=DT))
+    p = dl.MultivariateNormal([0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]])
+    kw = {"epsilon": 0.5} if key == "sinkhorn" else {}  # translation: S_ε = |m|² at any ε (population)
+    est = dl.estimate(p, q, key, estimator=estimator, n=200, seed=0, **kw)
+    (g,) = torch.autograd.grad(est.value, loc)
+    assert math.isfinite(float(g)) and float(g) == pytest.approx(expect, rel=0.15)
