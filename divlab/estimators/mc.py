@@ -32,9 +32,10 @@ mean (renyi, bhattacharyya, cauchy_schwarz, and :func:`vr_bound`) it is the delt
 SE(log m̂) ≈ SE(m̂)/m̂, i.e. the standard deviation of the normalized weights
 w_i = e^{t_i}/mean(e^t) over √n, times the outer factor (1/|α − 1| for Rényi). These
 estimators are consistent but biased — by Jensen, E[log m̂] ≤ log m, so the Rényi estimate
-is biased *up* for α < 1 and *down* for α > 1 — with a bias of order Var(w)/(2n) that
-shrinks like 1/n while the SE shrinks like 1/√n; the delta-method SE is an honest error bar
-once n·SE² is small (and unreliable when the weights are heavy-tailed, e.g. α ≫ 1).
+is biased *up* for α < 1 and *down* for α > 1 — with a bias of about Var(w)/(2n) = SE²/2
+(for log m̂), which shrinks like 1/n while the SE shrinks like 1/√n: the delta-method SE is an
+honest error bar once it is small (SE ≪ 1), and unreliable when the weights are heavy-tailed
+(e.g. α ≫ 1, or q much narrower than p).
 For a batch of models the reported ``stderr`` is the largest over the batch.
 
 Mixture models. A :class:`~divlab.distributions.Mixture` q has no reparameterized sampler
