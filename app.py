@@ -42,6 +42,12 @@ _PAGES = [
 pages = [st.Page(sup.PAGE_FILES[name], title=sup.PAGE_TITLES[name], icon=icon, default=name == "home")
          for name, icon in _PAGES if (ROOT / sup.PAGE_FILES[name]).exists()]
 nav = st.navigation(pages)
+# a deep link that reached the server before app.py had ever run was started as a plain script
+# of pages/ (see the guard at the top of each page) and lands here on the default page: go on to
+# the page its URL names, keeping its query (the scenario)
+_wanted = sup.page_from_url(st.context.url, [p.url_path for p in pages])
+if _wanted and _wanted != nav.url_path and nav.url_path == pages[0].url_path:
+    st.switch_page(next(p for p in pages if p.url_path == _wanted), query_params=st.query_params.to_dict())
 
 with st.sidebar:
     st.markdown(f"**divlab** {divlab.__version__}")

@@ -538,8 +538,8 @@ def canvas_points(json_data: Any) -> list[list[tuple[float, float]]]:
     drawing order. Path commands (M, L, Q, C) give their end points; lines and other shapes are
     ignored except "line" (its two ends)."""
     strokes = []
-    if not isinstance(json_data, dict):
-        return strokes
+    if not isinstance(json_data, dict) or not isinstance(json_data.get("objects") or [], list):
+        return strokes  # a tampered component value: nothing drawn
     for obj in json_data.get("objects") or []:
         if not isinstance(obj, dict):
             continue
@@ -550,7 +550,10 @@ def canvas_points(json_data: Any) -> list[list[tuple[float, float]]]:
                 if len(nums) >= 2 and all(math.isfinite(v) for v in nums[-2:]):
                     pts.append((float(nums[-2]), float(nums[-1])))
         elif obj.get("type") == "line":
-            left, top = float(obj.get("left", 0.0)), float(obj.get("top", 0.0))
+            left, top = obj.get("left", 0.0), obj.get("top", 0.0)
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (left, top)):
+                continue
+            left, top = float(left), float(top)
             for a, b in (("x1", "y1"), ("x2", "y2")):
                 if isinstance(obj.get(a), (int, float)) and isinstance(obj.get(b), (int, float)):
                     pts.append((left + float(obj[a]), top + float(obj[b])))
@@ -607,6 +610,10 @@ def density_from_strokes(strokes: Sequence[Sequence[tuple[float, float]]], width
     if ink > MAX_INK:
         raise DrawingError(f"The canvas is {100 * ink:.0f}% filled: a density is one curve, not a painted area. "
                            "Clear it (bin icon) and draw a single curve from left to right.")
+    # only points on the canvas count: a tampered stroke far outside it must not be densified
+    # into billions of points
+    strokes = [[(min(max(float(x), 0.0), width), min(max(float(y), 0.0), height)) for x, y in s
+                if math.isfinite(x) and math.isfinite(y)] for s in strokes]
     strokes = [s for s in strokes if len(s)]
     if not strokes:
         raise DrawingError("The canvas is empty: draw the target density as one curve from left to right.")
@@ -1167,3 +1174,14 @@ def fixed_choices(sc: Scenario, key: str) -> list[tuple[str, dict]]:
     """The scenario's own entries for ``key`` (parameters as they are), or one with defaults."""
     got = [(d.key, dict(d.params)) for d in sc.divergences if d.key == key]
     return got or [(key, {})]
+
+
+def page_from_url(url: Any, url_paths: Sequence[str]) -> str | None:
+    """The page a URL names (its first path segment, if it is one of ``url_paths``), else None:
+    ``http://host/race?s=..`` -> "race"."""
+    from urllib.parse import urlparse
+
+    if not url:
+        return None
+    seg = urlparse(str(url)).path.strip("/").split("/")[-1]
+    return seg if seg and seg in set(url_paths) else None
