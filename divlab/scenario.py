@@ -444,6 +444,9 @@ class Scenario(BaseModel):
             if data["estimator"] != "auto" and any(
                     data["estimator"] not in _estimators_of(k) for k in divergences if k in _fittable()):
                 data["estimator"] = "auto"  # e.g. --divergence kl,sinkhorn on a quadrature lesson
+            if data["estimator"] == "quadrature" or (data["estimator"] == "auto"
+                                                     and not any(_is_sample_divergence(k) for k in divergences)):
+                data.pop("samples", None)  # nothing samples any more (e.g. --divergence kl on a Sinkhorn lesson)
         if steps is not None:
             data["optimizer"]["steps"] = steps
         return Scenario.from_dict(data)

@@ -254,6 +254,33 @@ def test_the_lessons_issue_5_asks_for_are_shipped():
         assert by_id[pid].target == by_id["distillation_failure_modes"].target  # the same teacher
 
 
+def test_banana_lesson_forward_kl_matches_the_banana_moments():
+    """Forward KL into the full-covariance Normal family is moment matching: for the banana
+    x ~ N(0, s1²), y | x ~ N(b(x² − s1²), s2²): mean (0, 0), var x = s1², var y = 2b²s1⁴ + s2²,
+    cov(x, y) = b·E[x³] = 0."""
+    sc = load_preset("banana_2d")["scenario"].with_overrides(divergences=["kl"])
+    (r,) = run_scenario(sc)
+    b, s1, s2 = 0.3, 1.5, 0.5
+    assert sc.target == {"type": "banana", "curvature": b, "scale1": s1, "scale2": s2}
+    assert r.params["loc_x"] == pytest.approx(0.0, abs=2e-3) and r.params["loc_y"] == pytest.approx(0.0, abs=2e-3)
+    assert r.params["scale_x"] == pytest.approx(s1, rel=2e-3)
+    assert r.params["scale_y"] == pytest.approx((2 * b * b * s1**4 + s2 * s2) ** 0.5, rel=2e-3)
+    assert r.params["corr"] == pytest.approx(0.0, abs=2e-3)
+
+
+def test_shift_lesson_js_is_stuck_at_ln2():
+    """Two narrow Normals 6 apart: JS is at its ceiling ln 2 with no gradient, the model never moves."""
+    import math
+
+    sc = load_preset("wasserstein_vs_kl_shift")["scenario"].with_overrides(divergences=["js"], steps=20)
+    (r,) = run_scenario(sc)
+    assert r.losses[0] == pytest.approx(math.log(2), abs=1e-9)
+    assert abs(r.losses[-1] - math.log(2)) < 1e-9
+    # Adam moves about lr = 0.1 per step along any usable gradient; here the gradient is below its
+    # ε, so in 20 steps the model moves less than 1e-3 (instead of ~2)
+    assert abs(r.params["loc_x"] - sc.model.init["loc_x"]) < 1e-3
+
+
 def test_presets_are_package_data():
     """A non-editable install ships the lessons: PRESET_DIR is inside the package and pyproject's
     package-data glob matches every preset file."""
