@@ -72,7 +72,7 @@ MAX_RAW = 700.0
 START_SDS = 5.0
 PAD_2D = 0.25
 POINTS_PER_SCALE_2D = 4.0
-MAX_N_2D = 257
+MAX_N_2D = 193
 #: the Newton polish runs for families with at most this many unconstrained parameters
 MAX_POLISH_PARAMS = 15
 BAD_TRIAL = 1e6  # LBFGS: the loss reported for a trial point where a member fails
@@ -280,7 +280,7 @@ class _Objective:
 
 
 def prepare_generic_grid(target: Distribution, fam: Family, inits: list[dict], n=None, box=None) -> Grid:
-    """The shared quadrature grid. 1D: the target and every starting model, padded by half the
+    """The shared quadrature grid (interactive speed first: give ``n`` or ``box`` for more). 1D: the target and every starting model, padded by half the
     width on each side (as the normal engine), 2049 points by default. 2D: the target's box
     united with ±``START_SDS`` standard deviations of every starting model, padded by ``PAD_2D``
     of its width on each side (so that a forward-KL optimum, as wide as the whole target, is not
