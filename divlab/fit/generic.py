@@ -280,9 +280,9 @@ class _Objective:
 
 
 def prepare_generic_grid(target: Distribution, fam: Family, inits: list[dict], n=None, box=None) -> Grid:
-    """The shared quadrature grid (interactive speed first: give ``n`` or ``box`` for more). 1D: the target and every starting model, padded by half the
-    width on each side (as the normal engine), 2049 points by default. 2D: the target's box
-    united with ±``START_SDS`` standard deviations of every starting model, padded by ``PAD_2D``
+    """The shared quadrature grid (interactive speed first: give ``n`` or ``box`` for more).
+    1D: the target and every starting model, padded by half the width on each side (as the
+    normal engine), 2049 points by default. 2D: the target's box united with ±``START_SDS`` standard deviations of every starting model, padded by ``PAD_2D``
     of its width on each side (so that a forward-KL optimum, as wide as the whole target, is not
     truncated); ``POINTS_PER_SCALE_2D`` points per smallest scale within [129, ``MAX_N_2D``]
     per axis (the trapezoid rule on a Gaussian of width σ errs by ~exp(−2π²σ²/h²): 4 points per σ
