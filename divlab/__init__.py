@@ -38,6 +38,7 @@ from .divergences import (
 from .estimators import Estimate, make_grid
 from .fit import FitBatch, FitResult, fit, landscape, local_optima, sweep
 from .fit.flow import FlowResult, flow
+from .fit.metrics import mode_metrics, mode_metrics_along
 from .scenario import Scenario, load_preset, presets
 
 __version__ = "0.1.0"
@@ -50,3 +51,4 @@ __all__ = [
     "get_device", "get_dtype", "Scenario", "load_preset", "presets", "__version__",
 ]
 __all__ += ["flow", "FlowResult"]
+__all__ += ["mode_metrics", "mode_metrics_along"]
