@@ -509,7 +509,7 @@ def fit2d_view(scenario_json: str, layout: str = "overlay", callback=None) -> di
     table (direction, parameters, value in nats, status, estimator), mode metrics where divlab has
     them, and what to look for per divergence."""
     from . import app_support as sup
-    from .viz.fit2d import fit2d_animation, fit2d_small_multiples
+    from .viz.fit2d import fit2d_animation, fit2d_small_multiples, unit
 
     if layout not in ("overlay", "panels"):
         raise ValueError(f"fit2d_view(layout={layout!r}): layout must be 'overlay' or 'panels'")
@@ -520,7 +520,11 @@ def fit2d_view(scenario_json: str, layout: str = "overlay", callback=None) -> di
         fig = fit2d_small_multiples(target, results, n_frames=frames, cols=min(3, len(results)))
     else:
         fig = fit2d_animation(target, results, n_frames=frames, show_loss=sc.view.show_loss)
-    return {"scenario": scenario_json, "figure": fig, "table": sup.fit_rows(results),
+    rows = sup.fit_rows(results)
+    for row, r in zip(rows, results):  # transport and kernel divergences are not in nats
+        if unit(r.divergence) != "nats" and isinstance(row.get("final value"), str):
+            row["final value"] = row["final value"].replace(" nats", f" ({unit(r.divergence)})")
+    return {"scenario": scenario_json, "figure": fig, "table": rows,
             "modes": _modes(target, results), "look_for": _look_for(results)}
 
 
@@ -554,6 +558,16 @@ FLOW_KEYS = ("mmd", "sinkhorn", "svgd", "langevin")
 MAX_PARTICLES = 1000
 
 
+def _flow_loss_key(name: str) -> str:
+    """The divergence key of a flow's per-frame measure (``FlowResult.loss_name``)."""
+    low = str(name).lower()
+    if low.startswith(("s_ε", "sinkhorn")):
+        return "sinkhorn"
+    if low.startswith("mmd"):
+        return "mmd"
+    return "energy" if low.startswith("energy") else low
+
+
 def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: int = 150, seed: int = 0,
                start: tuple[float, float] | None = None) -> dict:
     """Run each flow of ``flows`` on the target (a spec as JSON text) with the same ``n``
@@ -564,6 +578,7 @@ def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: i
     from .distributions import MultivariateNormal, from_spec
     from .fit.flow import flow
     from .scenario import _parse_json
+    from .viz.fit2d import unit
     from .viz.flow import FLOW_NAMES, flow_animation
 
     flows = list(flows)
@@ -585,10 +600,12 @@ def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: i
         results.append(flow(target, divergence=key, n=n, steps=steps, seed=seed, particles=particles))
     rows = []
     for key, fr in zip(flows, results):
-        loss = float(fr.losses[-1])
-        value = f"{loss:.4g} nats" if math.isfinite(loss) else "∞"
-        rows.append({"flow": FLOW_NAMES[key], "final measure (particles vs p)": f"{fr.loss_name} = {value}",
-                     "start measure": f"{float(fr.losses[0]):.4g} nats" if math.isfinite(float(fr.losses[0])) else "∞",
+        u = unit(_flow_loss_key(fr.loss_name))
+        first, final = float(fr.losses[0]), float(fr.losses[-1])
+        rows.append({"flow": FLOW_NAMES[key],
+                     "measure (particles vs samples of p)": f"{fr.loss_name} [{u}]",
+                     "at the start": f"{first:.4g}" if math.isfinite(first) else "∞",
+                     "at the end": f"{final:.4g}" if math.isfinite(final) else "∞",
                      "status": fr.status, "time [s]": round(float(fr.elapsed_s), 2)})
     fig = flow_animation(target, results)
     return {"figure": fig, "table": rows, "target": target_json}

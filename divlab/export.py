@@ -390,6 +390,8 @@ class _Canvas2D:
     def draw(self, step: int):
         from PIL import Image, ImageDraw
 
+        from .viz.fit2d import unit
+
         img = Image.new("RGB", (W, H), "white")
         img.paste(self.bg, (self.x0, self.y0))
         d = ImageDraw.Draw(img)
@@ -407,8 +409,8 @@ class _Canvas2D:
             col = _rgb(_color(r.divergence))
             self._model(d, r.model(i), col)
             loss = float(r.losses[i])
-            val = f"{loss:.4g}" if math.isfinite(loss) else "∞"
-            legend.append((f"{r.label}: {val} nats", col))
+            val = f"{loss:.4g} {unit(r.divergence)}" if math.isfinite(loss) else "∞"
+            legend.append((f"{r.label}: {val}", col))
         # frame (drawn over the models so nothing spills onto the ticks), ticks
         d.rectangle([0, 0, W, self.y0 - 1], fill="white")
         d.rectangle([0, self.y1 + 1, W, H], fill="white")

@@ -37,8 +37,8 @@ for k, v in {"flows_target_mode": "named shape", "flows_shape": "three blobs", "
 st.title("Flows")
 st.caption("Particles start together and move to the target p. MMD and Sinkhorn flows follow the gradient of a "
            "divergence between the particle cloud and samples of p; SVGD and Langevin use the score ∇log p. The "
-           "bottom row tracks a measure between the particles and p (nats-free distances: MMD², Sinkhorn "
-           "or energy distance, as named in the table), per step.")
+           "bottom row tracks a measure between the particles and samples of p per step (MMD², Sinkhorn divergence "
+           "or energy distance, as named in the table, in their own units: not nats).")
 
 st.subheader("Target p")
 modes = ["named shape", "component table"] + (["the scenario's target"] if sc2d is not None else [])

@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 from ..distributions import Distribution, Empirical, Mixture
 from .fit1d import _check_results, _finite_or_none, _log_y, _styles, color_for, frame_steps
 
-__all__ = ["xy_grid", "log_density_grid", "ellipse", "gaussian_parts", "target_contour", "target_figure2d",
+__all__ = ["unit", "UNITS", "xy_grid", "log_density_grid", "ellipse", "gaussian_parts", "target_contour", "target_figure2d",
            "fit2d_animation", "fit2d_small_multiples", "N_XY", "LOG_RANGE"]
 
 #: grid points per axis of the contour plots
@@ -30,6 +30,21 @@ N_XY = 121
 #: share the lightest colour; they are still drawn, never clipped away)
 LOG_RANGE = 12.0
 TARGET_SCALE = [[0.0, "rgb(250, 250, 250)"], [0.5, "rgb(200, 200, 200)"], [1.0, "rgb(90, 90, 90)"]]
+#: units of the divergences that are not in nats (transport costs and kernel discrepancies)
+UNITS = {"sinkhorn": "squared distance", "wasserstein": "distance", "sliced_wasserstein": "distance",
+         "mmd": "kernel units", "energy": "distance"}
+
+
+def unit(key: str) -> str:
+    """The unit of divergence ``key``'s values: nats for density divergences, else its own."""
+    return UNITS.get(key, "nats")
+
+
+def _loss_axis(results) -> str:
+    units = sorted({unit(r.divergence) for r in results})
+    return f"D(p‖q) per step [{'; '.join(units)}]"
+
+
 _FRAME_ARGS = {"frame": {"duration": 80, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
                "mode": "immediate"}
 
@@ -197,7 +212,7 @@ def _model_traces(r, step: int, style: dict, xs, ys, style_mode: str, showlegend
     parts = gaussian_parts(q) if style_mode != "contour" else None
     color = style["color"]
     loss = float(r.losses[i])
-    val = f"{loss:.4g} nats" if math.isfinite(loss) else "∞"
+    val = f"{loss:.4g} {unit(r.divergence)}" if math.isfinite(loss) else "∞"
     tip = f"{r.label}<br>step {i}: D = {val}<extra></extra>"
     if parts is not None:
         x1, y1 = _ellipse_xy(parts, 1.0)
@@ -233,7 +248,7 @@ def _markers(r, step: int, style: dict) -> go.Scatter:
     y = float(r.losses[i])
     return go.Scatter(x=[i], y=[y if math.isfinite(y) else None], mode="markers", showlegend=False,
                       legendgroup=r.label, marker={"color": style["color"], "size": 10},
-                      hovertemplate=f"{r.label}<br>step %{{x}}: %{{y:.4g}} nats<extra></extra>")
+                      hovertemplate=f"{r.label}<br>step %{{x}}: %{{y:.4g}} {unit(r.divergence)}<extra></extra>")
 
 
 def _controls(steps: list[int], slider_y: float = -0.12, button_y: float = 1.16) -> dict:
@@ -307,7 +322,7 @@ def fit2d_animation(target: Distribution, results, n_frames: int = 40, *, model_
     cols = 2 if show_loss else 1
     fig = make_subplots(rows=1, cols=cols, column_widths=[0.56, 0.44] if show_loss else None,
                         horizontal_spacing=0.12,
-                        subplot_titles=("target p (log p) and model q", "D(p‖q) per step [nats]")[:cols])
+                        subplot_titles=("target p (log p) and model q", _loss_axis(results))[:cols])
     fig.add_trace(target_contour(target, xs, ys, showscale=False), row=1, col=1)
     first = frame_data(steps[0])
     for tr in first[:3 * R]:

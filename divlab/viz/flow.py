@@ -68,7 +68,7 @@ def _particles(f, k: int, color: str, label: str, showlegend: bool) -> go.Scatte
     pts = np.asarray(f.frames[j], dtype=float)
     ok = np.isfinite(pts).all(axis=1)
     loss = float(f.losses[j])
-    val = f"{loss:.4g} nats" if math.isfinite(loss) else "∞"
+    val = f"{loss:.4g}" if math.isfinite(loss) else "∞"
     return go.Scatter(x=pts[ok, 0], y=pts[ok, 1], mode="markers", name=label, legendgroup=label,
                       showlegend=showlegend, marker={"color": color, "size": 5, "opacity": 0.85,
                                                      "line": {"width": 0.5, "color": "white"}},
@@ -76,11 +76,12 @@ def _particles(f, k: int, color: str, label: str, showlegend: bool) -> go.Scatte
 
 
 def flow_animation(target: Distribution, flows, *, cols: int | None = None, show_loss: bool = True,
-                   n: int = 81, loss_label: str = "D(particles, p)") -> go.Figure:
+                   n: int = 81, loss_label: str = "measure between particles and p") -> go.Figure:
     """Particle flows side by side over the target's log-density contours, one panel per flow,
     animated together (frame k shows every flow's k-th recorded frame; a flow with fewer frames
     holds its last one). With ``show_loss`` a bottom row plots each flow's ``losses`` against its
-    steps (nats; infinite values are gaps) with a marker at the current frame.
+    steps (in the measure's own units, named in the row title; infinite values are gaps) with a
+    marker at the current frame.
 
     Trace order: per panel, the target then the particles (2 per flow); then, with ``show_loss``,
     one loss curve and one marker per flow. Frames update the particles and the markers.
@@ -108,7 +109,8 @@ def flow_animation(target: Distribution, flows, *, cols: int | None = None, show
     titles += [""] * (nrow * ncol - P)
     if show_loss:
         specs.append([{"colspan": ncol}] + [None] * (ncol - 1))
-        titles.append(f"{loss_label} per step [nats]")
+        names = sorted({str(getattr(f, "loss_name", "")).split(" (")[0] for f in flows} - {""})
+        titles.append(f"{loss_label} per step" + (f" ({'; '.join(names)})" if names else ""))
     fig = make_subplots(rows=rows, cols=ncol, specs=specs, subplot_titles=titles, horizontal_spacing=0.04,
                         vertical_spacing=0.1, row_heights=[1.0] * nrow + ([0.55] if show_loss else []))
     tgt = target_contour(target, xs, ys, showscale=False)
@@ -158,4 +160,4 @@ def _loss_marker(f, k: int, color: str, label: str) -> go.Scatter:
     y = float(f.losses[j])
     return go.Scatter(x=[int(f.steps[j])], y=[y if math.isfinite(y) else None], mode="markers",
                       showlegend=False, legendgroup=label, marker={"color": color, "size": 9},
-                      hovertemplate=f"{label}<br>step %{{x}}: %{{y:.4g}} nats<extra></extra>")
+                      hovertemplate=f"{label}<br>step %{{x}}: %{{y:.4g}}<extra></extra>")
