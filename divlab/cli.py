@@ -195,6 +195,7 @@ def _run_fit(sc, source, args, out, err, fmt) -> int:
     from . import export
     from .divergences.registry import get
     from .scenario import fit_groups, run_scenario
+    from .viz.fit2d import unit
 
     calls = len(fit_groups(sc))
     bar = _Progress(calls * (sc.optimizer.steps + 1), err, enabled=not args.quiet)
@@ -215,6 +216,8 @@ def _run_fit(sc, source, args, out, err, fmt) -> int:
         spec = get(r.divergence)
         value, est, unc, reason = _final_value(target, r)
         val = _fmt(value) + (f" ± {unc:.2g}" if unc and math.isfinite(value) else "")
+        if unit(r.divergence) != "nats":  # transport and kernel divergences have their own units
+            val += f" [{unit(r.divergence)}]"
         cols = [] if wide else [_param(r.params[k]) for k in names]
         rows.append([r.label, _direction(spec), *cols, val, est, r.status.split(":")[0]])
         if wide:
@@ -223,8 +226,8 @@ def _run_fit(sc, source, args, out, err, fmt) -> int:
             notes.append(f"  {r.label}: ∞ because {reason}")
         elif r.diverged:
             notes.append(f"  {r.label}: {r.status}")
-    print(_table(rows, ["divergence", "direction", *([] if wide else names), "D at the fit [nats]", "estimator",
-                        "status"]), file=out)
+    head = "D at the fit [nats]" if all(unit(r.divergence) == "nats" for r in results) else "D at the fit"
+    print(_table(rows, ["divergence", "direction", *([] if wide else names), head, "estimator", "status"]), file=out)
     for n in notes:
         print(n, file=out)
     if args.out is not None:
