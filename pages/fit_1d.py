@@ -127,7 +127,11 @@ else:
     except sup.DrawingError as exc:
         kept = ss.get(STATE_DRAWN)
         if kept is not None:
-            st.warning(f"{exc} The last drawn target is kept.")
+            if strokes:
+                st.warning(f"{exc} The last drawn target is kept.")
+            else:  # nothing drawn yet in this view: the scenario's (or the last) drawn target stands
+                st.info("Showing the drawn target p below (from the scenario or your last drawing); draw a new "
+                        "curve to replace it.")
             target_spec = kept
         else:
             target_error = str(exc)

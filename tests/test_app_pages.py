@@ -50,6 +50,13 @@ def app(**query) -> AppTest:
     return ok(at)
 
 
+def final_table(at: AppTest):
+    """The Fit 1D / Race table of final fits (the one with a "final value" column)."""
+    tables = [d.value for d in at.dataframe if "final value" in d.value.columns]
+    assert tables, "no final-fits table on the page"
+    return tables[-1]
+
+
 def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
@@ -83,7 +90,7 @@ def test_share_link_restores_exact_state_on_fit1d():
         [d.params["alpha"] for d in sc.divergences])
     assert at.session_state["fit1d_steps"] == STEPS
     assert at.session_state[sup.SCENARIO_KEY] == sc  # the page rebuilt exactly the same scenario
-    table = at.dataframe[-1].value
+    table = final_table(at)
     assert len(table) == 5 and table["final value"].str.endswith("nats").all()
 
 
@@ -150,7 +157,7 @@ def test_home_gallery_and_lesson_click_opens_its_page():
 @pytest.mark.parametrize("lesson_id, rows", [("disjoint_supports", 4), ("symmetric_divergences", 4)])
 def test_fit1d_lessons_run_at_once(lesson_id, rows):
     at = page("fit_1d", lesson(lesson_id))
-    table = at.dataframe[-1].value
+    table = final_table(at)
     assert len(table) == rows
     if lesson_id == "disjoint_supports":  # KL(p‖q) of a Normal to disjoint flat pieces is finite, JS ≤ ln 2
         js = table[table["divergence"].str.startswith("Jensen")]["final value"].iloc[0]
@@ -159,13 +166,13 @@ def test_fit1d_lessons_run_at_once(lesson_id, rows):
 
 def test_fit1d_bad_parameter_text_is_reported_next_to_it():
     at = page("fit_1d", lesson("alpha_continuum"))
-    good = at.dataframe[-1].value
+    good = final_table(at)
     at.text_input(key="fit1d_alpha_alpha_values").set_value("0.5, abc").run()
     ok(at)
     assert any("'abc' is not a number" in e for e in errors(at))
     at.button(key="fit1d_run_btn").click().run()
     ok(at)
-    assert at.dataframe[-1].value.equals(good)  # last good result kept
+    assert final_table(at).equals(good)  # last good result kept
 
 
 def test_fit1d_empty_canvas_says_what_to_draw():
@@ -188,7 +195,7 @@ def test_fit1d_2d_scenario_is_not_overwritten():
 def test_race_lessons(lesson_id, n):
     at = page("race", lesson(lesson_id))
     assert len(at.get("plotly_chart")) == 1
-    table = at.dataframe[-1].value
+    table = final_table(at)
     assert len(table) == n  # every divergence of the lesson (Sinkhorn fitted from samples too), one panel each
     fig_json = at.get("plotly_chart")[0].proto.spec
     assert '"frames"' in fig_json
@@ -199,7 +206,7 @@ def test_race_defaults_and_bad_input():
     assert not at.get("plotly_chart")
     at.button(key="race_run_btn").click().run()
     ok(at)
-    assert len(at.dataframe[-1].value) == 2
+    assert len(final_table(at)) == 2
     at.multiselect(key="race_divs").set_value([]).run()
     ok(at)
     assert "Choose at least one divergence." in errors(at)
@@ -213,7 +220,7 @@ def test_families_lessons(lesson_id, key):
     at = page("families", lesson(lesson_id, steps=20))
     assert at.selectbox(key="fam_key").value == key
     assert len(at.get("plotly_chart")) == 2  # sweep animation and overlay
-    table = at.dataframe[-1].value
+    table = final_table(at)
     assert len(table) == len(sup.FAMILY_SWEEPS[key][2])
 
 

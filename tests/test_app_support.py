@@ -383,3 +383,22 @@ def test_two_modes_spec_and_family_sweep():
     assert res[1].params["scale"] == pytest.approx(math.sqrt(10), rel=0.02)
     with pytest.raises(ValueError, match="key must be one of"):
         sup.family_sweep(spec, "kl", {}, 10)
+
+
+def test_page_from_url():
+    paths = ["home", "fit_1d", "race"]
+    assert sup.page_from_url("http://h:8501/race?s=abc", paths) == "race"
+    assert sup.page_from_url("http://h:8501/?s=abc", paths) is None
+    assert sup.page_from_url("http://h:8501/nope", paths) is None
+    assert sup.page_from_url(None, paths) is None
+
+
+def test_fit1d_view_mode_metrics_forward_covers_reverse_seeks():
+    sc = dl.load_preset("two_equal_modes")["scenario"].with_overrides(steps=30)
+    view = sup.fit1d_view(sc.to_json())
+    fwd, rev = view["modes"]
+    assert fwd["modes covered"] == "2 of 2" and rev["modes covered"] == "1 of 2"
+    assert fwd["coverage (p in q's 95% region)"] > 0.99  # forward KL puts q over all of p
+    assert rev["coverage (p in q's 95% region)"] < 0.55  # reverse KL holds one of two equal modes
+    assert rev["precision (q in p's 95% region)"] > fwd["precision (q in p's 95% region)"]
+    assert len(view["look_for"]) == 2 and view["table"][0]["final value"].endswith("nats")
