@@ -19,14 +19,42 @@ PAGES = [{"name": n, "title": sup.PAGE_TITLES[n], "url_path": "" if n == "home" 
 STEPS = 60  # small fits keep the browser suite fast; the benchmark measures the real sizes
 
 
-def show_fit_1d(page):
-    d.set_number(page, "steps", STEPS)
-    d.click_button(page, "Run")
-    d.plots(page).first.wait_for()
+# How each page shows its main figure: numbers to set (small sizes), the button to press (None: the
+# page draws on load), and the key of the figure to wait for (None: the first figure on the page).
+SHOW = {
+    "fit_1d": ({"steps": STEPS}, "Run", "fit1d_anim"),
+    "fit_2d": ({"steps": 40}, "Run", "fit2d_anim"),
+    "race": ({}, "Run the race", "race_chart"),
+    "flows": ({"particles": 60, "steps": 40}, "Run", "flows_anim"),
+    "families": ({}, None, "fam_anim"),
+    "landscape": ({}, None, None),
+    "calculator": ({}, None, None),
+    "theory": ({}, None, "theory_fh"),
+    "home": ({}, None, None),
+}
 
 
-# What to do on a page so that it shows its main figure (pages that draw on load need nothing).
-SHOW = {"fit_1d": show_fit_1d}
+def show(page, name: str):
+    """Set the page's controls, press its button, and return its main figure once drawn."""
+    numbers, button, key = SHOW.get(name, ({}, None, None))
+    for label, value in numbers.items():
+        d.set_number(page, label, value)
+    if button is not None:
+        d.click_button(page, button)
+    plot = (page.locator(f'[data-testid="stMain"] .st-key-{key} .js-plotly-plot') if key else d.plots(page)).first
+    plot.wait_for()
+    d.wait_idle(page)
+    return plot
+
+
+def play_to_end(page, plot) -> None:
+    """Press Play on an animated figure and wait for its last frame (for a screenshot of the end state)."""
+    if not d.plot_state(plot)["frames"]:
+        return
+    plot.locator("g.updatemenu-button", has_text="Play").first.click()
+    plot.page.wait_for_function(
+        "(el) => { const s = el._fullLayout.sliders[0]; return s.active === s.steps.length - 1; }",
+        arg=plot.element_handle())
 
 
 def test_navigation_lists_every_page(server, page):
@@ -40,17 +68,16 @@ def test_navigation_lists_every_page(server, page):
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=[p["name"] for p in PAGES])
-def test_page_opens_without_exception(server, page, spec):
+def test_page_opens_runs_and_draws(server, page, spec):
     d.install(page)
     d.open_page(page, server, spec["url_path"])
     title = page.locator('[data-testid="stMain"] h1').first.inner_text()
     assert title.strip()
-    show = SHOW.get(spec["name"])
-    if show is not None:
-        show(page)
-        d.assert_no_exception(page)
-        state = d.plot_state(d.plots(page).first)
-        assert state["traces"], f"{spec['name']}: the figure has no traces"
+    plot = show(page, spec["name"])
+    d.assert_no_exception(page)
+    state = d.plot_state(plot)
+    assert state["traces"], f"{spec['name']}: the figure has no traces"
     if d.screenshots_enabled():
+        play_to_end(page, plot)
         d.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         d.save_screenshot(page, d.SCREENSHOTS / f"{spec['name']}.png")
