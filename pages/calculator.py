@@ -90,7 +90,8 @@ pj, qj = last
 st.plotly_chart(viz.pair_figure(from_spec(json.loads(pj)), from_spec(json.loads(qj))), width="stretch",
                 key="calc_pair")
 rows = cached_rows(pj, qj, slow)
-table = pd.DataFrame([{k: v for k, v in r.items() if k not in ("key", "number", "check_delta")} for r in rows])
+COLS = ["divergence", "value", "unit", "± error", "estimator", "closed-form check", "direction"]
+table = pd.DataFrame([{k: r.get(k) for k in COLS} for r in rows], columns=COLS)
 st.dataframe(table, hide_index=True, width="stretch")
 
 st.subheader("Monte Carlo error against sample size")

@@ -74,13 +74,13 @@ def sweep_animation(target: Distribution, results: Sequence[FitResult], param: s
     fig.update_xaxes(title_text="x", row=1, col=1)
     fig.update_xaxes(title_text=sym, row=1, col=2)
     fig.update_layout(
-        template="plotly_white", height=460, margin={"l": 50, "r": 10, "t": 60, "b": 40},
-        legend={"orientation": "h", "y": -0.35},
+        template="plotly_white", height=520, margin={"l": 50, "r": 10, "t": 60, "b": 130},
+        legend={"orientation": "h", "y": -0.5},
         updatemenus=[{"type": "buttons", "direction": "left", "showactive": False, "x": 0.0, "y": 1.2, "xanchor": "left",
                       "buttons": [{"label": "▶ Play", "method": "animate",
                                    "args": [None, {"frame": {"duration": 250, "redraw": True}, "fromcurrent": True,
                                                    "transition": {"duration": 0}, "mode": "immediate"}]}]}],
-        sliders=[{"active": 0, "x": 0.0, "len": 1.0, "y": -0.12, "currentvalue": {"prefix": f"{sym} = "},
+        sliders=[{"active": 0, "x": 0.0, "len": 1.0, "y": -0.14, "yanchor": "top", "currentvalue": {"prefix": f"{sym} = "},
                   "steps": [{"label": f"{v:g}", "method": "animate",
                              "args": [[f"{v:g}"], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
                                                    "transition": {"duration": 0}}]} for v in vals]}],

@@ -44,7 +44,8 @@ def model_x_grid(target: Distribution, results: Sequence[FitResult] = (), n: int
                 continue
             if np.isfinite(b).all():
                 lo, hi = min(lo, float(b[0, 0])), max(hi, float(b[0, 1]))
-    return np.linspace(max(lo, float(box[0, 0]) - width), min(hi, float(box[0, 1]) + width), n)
+    # a model that ran away (or a very wide one) widens the view by at most half the target's width
+    return np.linspace(max(lo, float(box[0, 0]) - width / 2), min(hi, float(box[0, 1]) + width / 2), n)
 
 
 def race_animation(target: Distribution, results, n_frames: int = 40, cols: int | None = None, x=None,
