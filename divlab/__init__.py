@@ -39,6 +39,7 @@ from .estimators import Estimate, make_grid
 from .fit import FitBatch, FitResult, fit, landscape, local_optima, sweep
 from .fit.flow import FlowResult, flow
 from .fit.metrics import mode_metrics, mode_metrics_along
+from .fit.continuation import continuation, phase_diagram
 from .scenario import Scenario, load_preset, presets
 
 __version__ = "0.1.0"
@@ -52,3 +53,4 @@ __all__ = [
 ]
 __all__ += ["flow", "FlowResult"]
 __all__ += ["mode_metrics", "mode_metrics_along"]
+__all__ += ["continuation", "phase_diagram"]
