@@ -443,3 +443,70 @@ def test_clamp_on_anything(name, v):
     assert (notice is None) == (float(v) <= cap)
     if notice is not None:
         assert limits.LIMITS[name].env in notice
+
+
+# ---------------------------------------------------------------------------------------------
+# the drawing canvas and the parameter text boxes (values a visitor, or a tampered WebSocket
+# message, controls)
+# ---------------------------------------------------------------------------------------------
+
+coord = st.one_of(st.floats(-50, 700), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**15, 10**15),
+                  st.booleans(), st.none(), st.text(max_size=3), st.lists(st.floats(), max_size=2))
+path_cmd = st.one_of(st.tuples(st.sampled_from(["M", "L", "Q", "C", "Z"]), coord, coord).map(list),
+                     st.lists(coord, max_size=5), coord)
+canvas_obj = st.one_of(
+    st.fixed_dictionaries({"type": st.just("path"), "path": st.one_of(st.lists(path_cmd, max_size=12), coord)}),
+    st.fixed_dictionaries({"type": st.just("line"), "left": coord, "top": coord, "x1": coord, "y1": coord,
+                           "x2": coord, "y2": coord}),
+    st.dictionaries(st.text(max_size=5), coord, max_size=3), coord)
+canvas_json = st.one_of(st.fixed_dictionaries({"objects": st.one_of(st.lists(canvas_obj, max_size=4), coord)}),
+                        coord, st.dictionaries(st.text(max_size=5), coord, max_size=2))
+
+
+@fuzz(300)
+@given(data=canvas_json, smooth=st.floats(0, 0.1), ink=st.floats(0, 1))
+def test_canvas_values_never_crash_or_hang(data, smooth, ink):
+    import time
+
+    t0 = time.perf_counter()
+    strokes = sup.canvas_points(data)
+    try:
+        spec = sup.density_from_strokes(strokes, 640, 220, (-6.0, 6.0), smooth=smooth, ink=ink)
+    except Exception as exc:  # noqa: BLE001
+        expect_value_error(exc)
+    else:
+        values = np.asarray(spec["values"])
+        assert np.isfinite(values).all() and (values >= 0).all() and values.max() > 0
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_a_stroke_far_outside_the_canvas_is_not_densified():
+    """A tampered stroke from x = 0 to 10^12 would be 4·10^12 points at 4 per pixel."""
+    import time
+
+    t0 = time.perf_counter()
+    spec = sup.density_from_strokes([[(0.0, 100.0), (1e12, 100.0)]], 640, 220, (-6.0, 6.0))
+    assert time.perf_counter() - t0 < 2.0
+    assert len(spec["values"]) == 201
+    line = {"objects": [{"type": "line", "left": "x", "top": [1], "x1": 0, "y1": 0, "x2": 5, "y2": 5}]}
+    assert sup.canvas_points(line) == []
+    assert sup.canvas_points({"objects": 5}) == []
+
+
+PARAM_SPECS = [(s, p) for s in sup.fittable_specs() for p in s.params]
+
+
+@fuzz(200)
+@given(sp=st.sampled_from(PARAM_SPECS),
+       text=st.one_of(st.text(max_size=30), st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=4)
+                      .map(lambda xs: ", ".join(map(str, xs))), weird_num))
+def test_parameter_text_boxes(sp, text):
+    spec, param = sp
+    try:
+        values = sup.parse_param_values(spec, param, text)
+    except Exception as exc:  # noqa: BLE001
+        expect_value_error(exc)
+        return
+    assert values and all(math.isfinite(v) for v in values)
+    for v in values:
+        spec.resolve_params({param.name: v})  # each value is allowed by the registry
