@@ -20,9 +20,14 @@ MODES = ["named shape", "component table", "paint a density (brush)", "click poi
 
 
 @st.cache_data(show_spinner="Fitting...", max_entries=64)
-def cached_view(scenario_json: str, layout: str):
-    """Figure and tables of one scenario, computed once per scenario (and layout) for every session."""
-    return s2.fit2d_view(scenario_json, layout=layout)
+def cached_view(scenario_json: str, layout: str, _guard=None):
+    """Figure and tables of one scenario, computed once per scenario (and layout) for every session.
+    ``_guard`` (limits.RunGuard, not part of the key) stops the run at the server's wall-clock
+    budget; a stopped run is raised with its partial result, so it is never cached."""
+    view = s2.fit2d_view(scenario_json, layout=layout, callback=_guard)
+    if _guard is not None and _guard.stopped:
+        raise limits.RunStopped(view, _guard.notice)
+    return view
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -191,6 +196,9 @@ estimator = c1.selectbox("estimator", est_opts, key="fit2d_estimator",
                               "mc: reparameterized Monte Carlo.")
 samples = int(c2.number_input("samples per step", 16, 4096, key="fit2d_samples", step=16,
                               help="model (and target) samples per step for the mc and samples estimators"))
+samples, samples_notice = limits.clamp("samples", samples)
+if samples_notice:
+    c2.warning(samples_notice)
 optimizer = c3.selectbox("optimizer", sup.optimizer_choices(), key="fit2d_optimizer")
 steps = int(c4.number_input("steps", 1, 5000, key="fit2d_steps", step=25))
 steps, notice = limits.clamp("steps", steps)
@@ -218,8 +226,13 @@ if run or ss.pop("fit2d_autorun", False):
     elif choice_error is not None:
         st.error(choice_error)
     elif new_sc is not None:
-        try:
-            ss[LAST] = cached_view(new_sc.to_json(), layout_key)
+        try:  # the server's wall-clock budget; sessions asking for the same run at once share it
+            guard, run_json = limits.RunGuard(), new_sc.to_json()
+            try:
+                ss[LAST] = limits.shared_run((run_json, layout_key),
+                                             lambda: cached_view(run_json, layout_key, _guard=guard))
+            except limits.RunStopped as stopped:
+                ss[LAST] = dict(stopped.partial, stopped=stopped.notice)
         except ValueError as exc:
             st.error(str(exc))
         else:
@@ -230,6 +243,8 @@ last = ss.get(LAST)
 if last is None:
     st.info("Choose a target and divergences, then press Run.")
 else:
+    if last.get("stopped"):
+        st.warning(last["stopped"])
     st.plotly_chart(last["figure"], width="stretch", key="fit2d_anim")
     st.subheader("Final fits")
     st.caption("D(p‖q) at the last step, in nats, by the fit's estimator (p = target, q = model).")

@@ -71,6 +71,9 @@ st.subheader("Flows")
 which = st.multiselect("flows (side by side)", list(s2.FLOW_KEYS), key="flows_which", format_func=FLOW_NAMES.get)
 c1, c2, c3 = st.columns(3)
 n = int(c1.number_input("particles", 10, s2.MAX_PARTICLES, key="flows_n", step=10))
+n, n_notice = limits.clamp("particles", n)
+if n_notice:
+    c1.warning(n_notice)
 steps = int(c2.number_input("steps", 1, 2000, key="flows_steps", step=25))
 steps, notice = limits.clamp("steps", steps)
 if notice:

@@ -255,3 +255,28 @@ def test_readme_has_a_host_it_section_naming_each_route():
     section = m.group(1)
     for route in ("docker build", "Streamlit Community Cloud", "Hugging Face", "DIVLAB_RUN_BUDGET_S"):
         assert route in section
+
+
+def test_fit2d_run_over_budget_stops_says_so_and_keeps_the_partial_trajectory(monkeypatch):
+    monkeypatch.setenv("DIVLAB_RUN_BUDGET_S", "0.05")
+    at = st_testing.AppTest.from_file(str(ROOT / "pages" / "fit_2d.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    at.button(key="fit2d_run_btn").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    warnings = [w.value for w in at.warning]
+    assert any("wall-clock budget of 0.05 s" in w for w in warnings), warnings
+    assert len(at.get("plotly_chart")) >= 1
+    assert final_table(at)["status"].str.startswith("stopped: wall-clock budget of 0.05 s reached").all()
+
+
+def test_flows_particles_beyond_the_limit_are_clamped_with_a_notice(monkeypatch):
+    monkeypatch.setenv("DIVLAB_MAX_PARTICLES", "50")
+    at = st_testing.AppTest.from_file(str(ROOT / "pages" / "flows.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.number_input(key="flows_n").set_value(400)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert ("particles: 400 is above this server's limit of 50 particles (DIVLAB_MAX_PARTICLES); using 50"
+            in [w.value for w in at.warning])
