@@ -166,6 +166,10 @@ def test_fit2d_defaults_run():
     assert table["final value"].str.endswith("nats").all()
     assert "model q parameters" in table and table["model q parameters"].str.contains("loc_x=").all()
     assert not at.error
+    modes = _table(at, "modes covered")  # dl.mode_metrics on the banana: one mode, both fits cover it
+    assert list(modes["modes covered"]) == ["1 of 1", "1 of 1"]
+    cov = modes["coverage (p in q's 95% region)"]
+    assert ((cov > 0) & (cov <= 1)).all()
 
 
 @pytest.mark.parametrize("lesson", ["ring_2d", "three_blobs_sinkhorn_mmd"])
