@@ -1117,15 +1117,6 @@ def h_along_x(target: Distribution, model: Distribution, keys: Sequence[str], x:
     return out
 
 
-def phase_diagram_available() -> str | None:
-    """None while divlab has no continuation helper (divlab/fit/continuation.py)."""
-    try:
-        from .fit import continuation  # noqa: F401
-    except ImportError:
-        return None
-    return "continuation"
-
-
 def mc_keys() -> list[str]:
     """Divergences with a Monte Carlo ('mc') estimator (Calculator's error-vs-n plot)."""
     return [s.key for s in catalogue() if "mc" in s.estimators]
@@ -1185,3 +1176,45 @@ def page_from_url(url: Any, url_paths: Sequence[str]) -> str | None:
         return None
     seg = urlparse(str(url)).path.strip("/").split("/")[-1]
     return seg if seg and seg in set(url_paths) else None
+
+
+#: half-separations d of the phase diagram's target 0.5·N(−d, 1) + 0.5·N(d, 1)
+PHASE_SEPARATIONS = tuple(round(float(v), 3) for v in np.linspace(0.5, 4.0, 8))
+
+
+def phase_view(key: str, values: Sequence[float], separations: Sequence[float] = PHASE_SEPARATIONS, *,
+               steps: int = 150, restarts: int = 6, progress=None) -> dict:
+    """Covering vs mode-seeking for each parameter value of ``key`` (rows) and half-separation d
+    of 0.5·N(−d, 1) + 0.5·N(d, 1) (columns), from ``dl.phase_diagram`` (continuation in d with the
+    switch refined by bisection). ``progress(i, n)`` is called before each value. Returns
+    ``covers`` (bool rows), ``critical`` (switch d per value or None), ``loc``, ``scale``,
+    ``modes_covered`` and the labels."""
+    from .fit.continuation import phase_diagram
+
+    if key not in FAMILY_SWEEPS:
+        raise ValueError(f"phase_view(key={key!r}): key must be one of {', '.join(FAMILY_SWEEPS)}")
+    param, symbol, _ = FAMILY_SWEEPS[key]
+    vals = [float(v) for v in values]
+    if not vals:
+        raise ValueError("phase_view(values=[]): pick at least one parameter value")
+    rows = {"covers": [], "critical": [], "loc": [], "scale": [], "modes_covered": []}
+    for i, v in enumerate(vals):
+        if progress is not None:
+            progress(i, len(vals))
+        pdg = phase_diagram([key], list(separations), params={param: v}, restarts=restarts, steps=steps,
+                            refine_tol=1e-2)
+        rows["covers"].append([bool(c) for c in pdg.covers[0]])
+        rows["critical"].append(pdg.critical[key])
+        rows["loc"].append(pdg.loc[0].tolist())
+        rows["scale"].append(pdg.scale[0].tolist())
+        rows["modes_covered"].append(pdg.modes_covered[0].tolist())
+    return {"key": key, "param": param, "symbol": symbol, "values": vals, "separations": [float(d) for d in separations],
+            **rows}
+
+
+def phase_rows(view: dict) -> list[dict]:
+    """One row per parameter value of a phase view: the switch separation (or "never in range")."""
+    sym = view["symbol"]
+    return [{sym: v, "switch to one mode at d": (f"{c:.3f}" if c is not None else "never in range"),
+             "covers both at smallest d": row[0], "covers both at largest d": row[-1]}
+            for v, c, row in zip(view["values"], view["critical"], view["covers"])]

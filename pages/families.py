@@ -25,6 +25,11 @@ def cached_sweep(target_json: str, key: str, init_json: str, steps: int):
     return sup.family_sweep(json.loads(target_json), key, json.loads(init_json), steps)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_phase(key: str, values: tuple, _progress=None):
+    return sup.phase_view(key, list(values), progress=_progress)
+
+
 sc = ss.get(sup.SCENARIO_KEY) or sup.default_scenario()
 if sup.needs_seed(ss, "fam") or "fam_key" not in ss:
     keys = [d.key for d in sc.divergences if d.key in sup.FAMILY_SWEEPS]
@@ -74,10 +79,24 @@ else:
 with st.expander("the sweep as a table (final values D(p‖q) in nats)"):
     st.dataframe(pd.DataFrame(sup.sweep_rows(results, param, symbol)), hide_index=True, width="stretch")
 
-st.subheader("Phase diagram")
-phase = sup.phase_diagram_available()
-if phase is None:
-    st.info("The phase diagram (continuation over the target's separation) needs divlab's continuation helper, "
-            "which this version of divlab does not have yet.")
-else:
-    st.caption(phase)
+st.subheader("Phase diagram: when does the best fit stop covering both modes?")
+st.caption("Target 0.5·N(−d, 1) + 0.5·N(d, 1). For each chosen value (the overlay's values above) the optima are "
+           "followed as the modes move apart (dl.phase_diagram: continuation with the switch refined by bisection); "
+           "blue: the global optimum covers both modes, red: it sits on one; ◆ the switch separation.")
+phase_key = f"fam_phase_{key}_{'_'.join(f'{v:g}' for v in sorted(picks))}"
+if not picks:
+    st.info(f"Pick {symbol} values in the overlay above to compute their phase diagram.")
+elif st.button(f"Compute the phase diagram for {symbol} = {', '.join(f'{v:g}' for v in sorted(picks))} "
+               "(about 10 s per value)", key="fam_phase_btn") or phase_key in ss:
+    if phase_key not in ss:
+        bar = st.progress(0.0, text="Following the optima as the modes separate...")
+        try:
+            ss[phase_key] = cached_phase(key, tuple(sorted(picks)),
+                                         lambda i, n: bar.progress(i / n, text=f"{symbol} value {i + 1} of {n}..."))
+        except ValueError as exc:
+            st.error(str(exc))
+        bar.empty()
+    if phase_key in ss:
+        view = ss[phase_key]
+        st.plotly_chart(viz.phase_figure(view), width="stretch", key="fam_phase_chart")
+        st.dataframe(pd.DataFrame(sup.phase_rows(view)), hide_index=True, width="stretch")

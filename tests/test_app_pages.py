@@ -309,3 +309,15 @@ def test_theory_defaults_and_bad_input():
     at.multiselect(key="theory_keys").set_value([]).run()
     ok(at)
     assert "Choose at least one f-divergence." in errors(at)
+
+
+def test_families_phase_diagram_button():
+    at = page("families", lesson("two_equal_modes", steps=20), source="default")
+    at.multiselect(key="fam_picks_alpha").set_value([-0.5]).run()  # one value: keep it short
+    ok(at)
+    at.button(key="fam_phase_btn").click().run()
+    ok(at)
+    assert any(c.proto.spec and '"heatmap"' in c.proto.spec for c in at.get("plotly_chart"))
+    table = at.dataframe[-1].value
+    assert list(table["α"]) == [-0.5]
+    assert table["switch to one mode at d"][0] != "never in range"  # α = −0.5 is mode-seeking: it switches

@@ -105,3 +105,17 @@ def test_thumbnails_1d_and_2d():
     assert fig2.data[0].type == "heatmap"
     prev = viz.target_preview({"type": "grid", "x": [0.0, 1.0, 2.0], "values": [0.0, 1.0, 0.0]})
     assert max(prev.data[0].y) == pytest.approx(1.0, rel=5e-3)  # normalized tent of base 2: peak 1 (grid of 400 x)
+
+
+def test_phase_view_and_figure_reverse_like_switches_forward_like_does_not():
+    view = sup.phase_view("alpha", [0.0, 1.0], separations=[0.5, 1.5, 3.0, 4.0], steps=100, restarts=4)
+    rev, fwd = view["covers"]
+    assert rev[0] and not rev[-1]  # α = 0 (reverse KL): covers close modes, sits on one when apart
+    assert 1.5 < view["critical"][0] < 4.0
+    assert all(fwd) and view["critical"][1] is None  # α = 1 (forward KL): moment matching, always centred
+    assert view["scale"][1][-1] == pytest.approx(math.sqrt(1 + 4.0 ** 2), rel=0.02)  # σ² = 1 + d²
+    fig = viz.phase_figure(view)
+    assert fig.data[0].type == "heatmap" and list(fig.data[0].z[1]) == [1.0] * 4
+    assert list(fig.data[1].x) == pytest.approx([view["critical"][0]])
+    rows = sup.phase_rows(view)
+    assert rows[1]["switch to one mode at d"] == "never in range"

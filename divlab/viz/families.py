@@ -15,7 +15,7 @@ from ..fit import FitResult
 from .fit1d import TARGET_COLOR, TARGET_FILL, _density
 from .race import model_x_grid
 
-__all__ = ["sweep_animation", "sweep_overlay", "param_colors"]
+__all__ = ["sweep_animation", "sweep_overlay", "param_colors", "phase_figure"]
 
 
 def param_colors(n: int) -> list[str]:
@@ -106,4 +106,30 @@ def sweep_overlay(target: Distribution, results: Sequence[FitResult], param: str
                                  hovertemplate=f"{r.label}: D(p‖q) = {val}<extra></extra>"))
     fig.update_layout(template="plotly_white", height=380, xaxis_title="x", yaxis_title="density",
                       margin={"l": 50, "r": 10, "t": 20, "b": 40})
+    return fig
+
+
+def phase_figure(view: dict) -> go.Figure:
+    """The phase diagram: rows = parameter values, columns = half-separation d of the two-mode
+    target; a cell is blue where the best Normal covers both modes (centred), red where it sits
+    on one; a black diamond marks each row's refined switch separation. ``view`` from
+    ``app_support.phase_view``."""
+    vals, seps = view["values"], view["separations"]
+    sym = view["symbol"]
+    z = [[1.0 if c else 0.0 for c in row] for row in view["covers"]]
+    text = [[f"{sym}={v:g}, d={d:g}: {'covers both modes' if c else 'sits on one mode'}<br>"
+             f"q = N({lo:.3g}, {sc:.3g}²), modes covered {mc}"
+             for d, c, lo, sc, mc in zip(seps, row, locs, scales, mcs)]
+            for v, row, locs, scales, mcs in zip(vals, view["covers"], view["loc"], view["scale"], view["modes_covered"])]
+    ylab = [f"{sym} = {v:g}" for v in vals]
+    fig = go.Figure(go.Heatmap(x=seps, y=ylab, z=z, zmin=0, zmax=1, text=text, hoverinfo="text",
+                               colorscale=[[0, "#d62728"], [0.5, "#d62728"], [0.5, "#1f77b4"], [1, "#1f77b4"]],
+                               colorbar={"tickvals": [0.25, 0.75], "ticktext": ["one mode", "covers both"]}))
+    crit = [(c, y) for c, y in zip(view["critical"], ylab) if c is not None]
+    if crit:
+        fig.add_trace(go.Scatter(x=[c for c, _ in crit], y=[y for _, y in crit], mode="markers", name="switch",
+                                 marker={"symbol": "diamond", "size": 12, "color": "black"},
+                                 hovertemplate="switch at d = %{x:.3f}<extra></extra>"))
+    fig.update_layout(template="plotly_white", height=120 + 45 * len(vals), margin={"l": 80, "r": 10, "t": 20, "b": 50},
+                      xaxis_title="half-separation d of 0.5·N(−d, 1) + 0.5·N(d, 1)", showlegend=False)
     return fig
