@@ -62,10 +62,14 @@ def load() -> str:
     return ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
 
 
-def warm_vs_cold(n, steps, tol, relax):
+def one_run(n, steps, tol, relax, warm):
     kw = dict(n=n, n_target=n, steps=steps, seed=0, record_every=max(1, steps // 20), tol=tol, relax=relax)
-    warm, tw, cw = timed(lambda: dl.flow(gaussian(), "sinkhorn", warm=True, **kw))
-    cold, tc, cc = timed(lambda: dl.flow(gaussian(), "sinkhorn", warm=False, **kw))
+    return timed(lambda: dl.flow(gaussian(), "sinkhorn", warm=warm, **kw))
+
+
+def warm_vs_cold(n, steps, tol, relax, runs=None):
+    """``runs``: the two (result, wall, cpu) if measured elsewhere (``--part``)."""
+    (warm, tw, cw), (cold, tc, cc) = runs or (one_run(n, steps, tol, relax, True), one_run(n, steps, tol, relax, False))
     iw, ic = warm.info["sinkhorn_iterations"], cold.info["sinkhorn_iterations"]
     return {"n": n, "steps": steps, "tol": tol, "relax": relax, "epsilon": warm.options["epsilon"],
             "warm_iters": iw, "cold_iters": ic, "ratio": ic / iw,
@@ -139,8 +143,32 @@ def main(argv=None) -> int:
     ap.add_argument("--write", action="store_true", help="rewrite the flow section of docs/benchmarks.md")
     ap.add_argument("--save", help="also save the measurements as JSON to this path")
     ap.add_argument("--load", help="render (and --write) the measurements saved by --save instead of measuring")
+    ap.add_argument("--part", choices=("warm", "cold", "demo"),
+                    help="measure one part only and pickle it to --save (run the parts as separate processes, "
+                         "then --merge them)")
+    ap.add_argument("--merge", nargs=3, metavar=("WARM", "COLD", "DEMO"), help="combine the pickles of --part runs")
     a = ap.parse_args(argv)
-    if a.load:
+    if a.part:
+        import pickle
+
+        out = one_run(a.n, a.steps, a.tol, a.relax, a.part == "warm") if a.part != "demo" else \
+            flow_times(a.demo_n, a.demo_steps)
+        Path(a.save).write_bytes(pickle.dumps({"out": out, "load": load()}))
+        return 0
+    if a.merge:
+        import pickle
+
+        w, c, dm = (pickle.loads(Path(x).read_bytes()) for x in a.merge)
+        header = (f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+                  f"Python {platform.python_version()}, device {dl.get_device()} ({dl.get_dtype()}). The three parts "
+                  "(warm, cold, demo) ran as three processes at the same time.")
+        wc = warm_vs_cold(a.n, a.steps, a.tol, a.relax, runs=(w["out"], c["out"]))
+        m = {"wc": wc, "rows": dm["out"], "header": header, "load_before": w["load"], "load_after": load(),
+             "cmd": f"python bench/bench_flow.py --part warm|cold|demo --save PART.pkl  (three processes), then "
+                    f"python bench/bench_flow.py --merge warm.pkl cold.pkl demo.pkl --write"}
+        if a.save:
+            Path(a.save).write_text(json.dumps(m, indent=1))
+    elif a.load:
         m = json.loads(Path(a.load).read_text())
     else:
         load_before = load()

@@ -13,9 +13,9 @@ parameter v of the target varies (e.g. the separation d of 0.5·N(−d, 1) + 0.5
    diverges.
 
 The global optimum at each value is the branch with the lowest value. Where a different branch
-becomes global, the switch value is refined by bisection (both branches continued to the
-midpoint by warm-started fits, the lower one wins), so the critical parameter is found to
-``refine_tol`` rather than to the spacing of ``values``.
+becomes global, the switch value is refined (both branches continued to the estimated
+crossing by warm-started fits; Illinois regula falsi on their value difference), so the
+critical parameter is found to about ``refine_tol`` rather than to the spacing of ``values``.
 
 :func:`phase_diagram` runs this for several divergences over separations of a two-mode target
 (by default the symmetric 0.5·N(−d, 1) + 0.5·N(d, 1)) and says for each whether the best fit
@@ -154,7 +154,7 @@ def continuation(make_target, values, divergence="reverse_kl", family: str = "no
       ``steps``, ``lr``: each fit; ``params``: the divergence's parameters.
     - ``tol``: two optima are the same when their scale-free distance (locations in units of the
       scale, log-scale differences) is below it.
-    - ``refine_tol``: bisect each switch of the global branch to this width in v (None: no
+    - ``refine_tol``: refine each switch of the global branch until its step in v is below this (None: no
       refinement; the switch is then placed by linear interpolation of the value difference).
     - ``value_tol``: values closer than this count as tied (mirror-image optima).
     """
@@ -241,20 +241,31 @@ def continuation(make_target, values, divergence="reverse_kl", family: str = "no
             d0, d1 = pb0[1] - pa0[1], pb1[1] - pa1[1]  # B − A: > 0 before, <= 0 after
             x = lo + (hi - lo) * d0 / (d0 - d1) if d0 != d1 else hi
             if refine_tol is not None:
+                # Illinois (regula falsi) on the value difference B − A, each side continued by a
+                # warm-started fit from its nearest optimum; stops when the step is < refine_tol
                 ia, ib = dict(pa0[0]), dict(pb1[0])
-                while abs(hi - lo) > refine_tol:
-                    mid = 0.5 * (lo + hi)
-                    t = target_at(mid)
+                fl, fh, side = d0, d1, 0
+                for _ in range(30):
+                    t = target_at(x)
                     ra = fit(t, family, divergence, init=ia, **kw)
                     rb = fit(t, family, divergence, init=ib, **kw)
                     fits += 2
-                    if _distance(ra.params, rb.params) <= tol:  # one branch is gone here: no crossing to find
+                    if _distance(ra.params, rb.params) <= tol:  # one branch is gone here: no crossing
                         break
-                    if rb.final_loss < ra.final_loss - value_tol * (1 + abs(ra.final_loss)):
-                        hi, ib = mid, dict(rb.params)
+                    fx = rb.final_loss - ra.final_loss
+                    if fx > 0:
+                        lo, fl, ia = x, fx, dict(ra.params)
+                        fh = fh / 2 if side == -1 else fh
+                        side = -1
                     else:
-                        lo, ia = mid, dict(ra.params)
-                x = 0.5 * (lo + hi)
+                        hi, fh, ib = x, fx, dict(rb.params)
+                        fl = fl / 2 if side == 1 else fl
+                        side = 1
+                    x_new = lo + (hi - lo) * fl / (fl - fh) if fl != fh else 0.5 * (lo + hi)
+                    done = abs(x_new - x) < refine_tol or fx == 0
+                    x = x_new
+                    if done:
+                        break
             sw.update(value=float(x), kind="values cross (first-order switch)")
         else:
             # the old global branch ended (or the new one was born) inside the bracket
