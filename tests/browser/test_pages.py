@@ -48,10 +48,9 @@ def show(page, name: str):
 
 
 def play_to_end(page, plot) -> None:
-    """Press Play on an animated figure and wait for its last frame (for a screenshot of the end state)."""
+    """Wait for a playing animation's last frame (for a screenshot of the end state)."""
     if not d.plot_state(plot)["frames"]:
         return
-    plot.locator("g.updatemenu-button", has_text="Play").first.click()
     plot.page.wait_for_function(
         "(el) => { const s = el._fullLayout.sliders[0]; return s.active === s.steps.length - 1; }",
         arg=plot.element_handle())
@@ -77,6 +76,15 @@ def test_page_opens_runs_and_draws(server, page, spec):
     d.assert_no_exception(page)
     state = d.plot_state(plot)
     assert state["traces"], f"{spec['name']}: the figure has no traces"
+    if state["frames"]:  # an animation: Play moves its slider and redraws
+        assert state["sliderSteps"] == state["frames"]
+        plot.locator("g.updatemenu-button", has_text="Play").first.click()
+        page.wait_for_function("([el, a]) => el._fullLayout.sliders[0].active !== a",
+                               arg=[plot.element_handle(), state["sliderActive"]])
+        assert d.plot_state(plot)["traces"] != state["traces"]  # the frame on screen changed
+        pause = plot.locator("g.updatemenu-button", has_text="Pause")
+        if pause.count() and not d.screenshots_enabled():
+            pause.first.click()
     if d.screenshots_enabled():
         play_to_end(page, plot)
         d.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
