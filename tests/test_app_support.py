@@ -402,3 +402,14 @@ def test_fit1d_view_mode_metrics_forward_covers_reverse_seeks():
     assert rev["coverage (p in q's 95% region)"] < 0.55  # reverse KL holds one of two equal modes
     assert rev["precision (q in p's 95% region)"] > fwd["precision (q in p's 95% region)"]
     assert len(view["look_for"]) == 2 and view["table"][0]["final value"].endswith("nats")
+
+
+def test_fit1d_downloads_are_real_files():
+    sc = dl.load_preset("two_equal_modes")["scenario"].with_overrides(steps=20)
+    out = sup.fit1d_downloads(sc.to_json())
+    _, results = sup.run_scenario_json(sc.to_json())
+    assert out["gif"][:6] == b"GIF89a"
+    lines = out["csv"].decode().splitlines()
+    assert lines[0] == "step,divergence,label,loc,scale,loss"
+    assert len(lines) == 1 + sum(len(r.losses) for r in results)  # one row per trajectory point
+    assert b"plotly" in out["html"] and b"<html" in out["html"][:200].lower()
