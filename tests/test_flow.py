@@ -99,7 +99,7 @@ def test_svgd_matches_gaussian_1d_and_2d():
     assert x.var() == pytest.approx(0.25, rel=0.1)
     assert res.losses[-1] < 0.05 * res.losses[0]
     assert "energy distance" in res.loss_name
-    res2 = dl.flow(mvn(), "svgd", n=100, steps=200, seed=0, record_every=200)
+    res2 = dl.flow(mvn(), "svgd", n=100, steps=200, lr=0.25, seed=0, record_every=200)
     x2 = res2.frames[-1]
     assert np.abs(x2.mean(0) - MEAN2).max() < 0.1
     assert np.abs(np.cov(x2.T) - COV2).max() < 0.2

@@ -37,8 +37,10 @@ Defaults look good for a 2D demo: n = 300 particles, 200 steps, starting from a 
 N(m − 1.5·s, (0.2·s)²) below-left of the target's mean m (s: per-axis standard deviations of
 the target samples); ``particles`` overrides it (an array (n,) / (n, 2), or a distribution to
 draw n particles from). The step ``lr`` defaults to :data:`DEFAULT_LR` × s̄², s̄² the target's
-per-axis mean variance (mmd 1, sinkhorn 0.1, svgd 0.3, langevin 0.05): the flows are then
-scale-free, and Langevin's stationary variance is within ~2.5 % of the target's.
+per-axis mean variance (mmd 1, sinkhorn 0.1, svgd 0.3, langevin 0.05), for svgd and langevin
+s̄² = min(that, ``target.min_scale()``²) since their velocity is the score, ~1/σ² where the
+target is narrowest: the flows are then scale-free, and for a Gaussian Langevin's stationary
+variance is within ~2.5 % of the target's.
 
 References: Arbel, Korba, Salim & Gretton, *Maximum mean discrepancy gradient flow* (NeurIPS
 2019); Feydy et al., *Interpolating between OT and MMD using Sinkhorn divergences* (AISTATS
@@ -402,7 +404,15 @@ def flow(target: Distribution, divergence: str = "mmd", *, n: int = 300, steps: 
 
     x, n = _initial(target, particles, n, seed, dev, dt, d, mean_y, sd_axes)
     if lr is None:
-        lr = DEFAULT_LR[kind] * var
+        # score-driven flows move by lr·∇log p, which is ~1/σ² where the target is narrowest:
+        # scale their step by the smallest feature length² (else thin shapes blow up)
+        s2 = var
+        if kind in ("svgd", "langevin"):
+            try:
+                s2 = min(var, float(target.min_scale()) ** 2)
+            except (TypeError, ValueError):
+                pass
+        lr = DEFAULT_LR[kind] * s2
     lr = _check_pos("lr", lr)
 
     resolved = {}
