@@ -204,3 +204,13 @@ def save_screenshot(page: Page, path, max_height: int = 2400) -> None:
     finally:
         page.set_viewport_size(size)
 
+
+def share_link(page: Page) -> str:
+    """The share link, copied with the copy button of the sidebar's code block (read back from the clipboard)."""
+    code = page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').last
+    shown = code.inner_text().strip()
+    code.hover()
+    code.get_by_role("button").first.click()
+    copied = page.evaluate("() => navigator.clipboard.readText()").strip()
+    assert copied == shown
+    return copied

@@ -156,24 +156,13 @@ def test_fit1d_drawn_stroke_becomes_the_target_and_the_fit_follows_it(fit1d):
 
 # -- share link -----------------------------------------------------------------------------------
 
-def share_link(page) -> str:
-    """The share link, copied with the copy button of the sidebar's code block (read back from the clipboard)."""
-    code = page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').last
-    shown = code.inner_text().strip()
-    code.hover()
-    code.get_by_role("button").first.click()
-    copied = page.evaluate("() => navigator.clipboard.readText()").strip()
-    assert copied == shown
-    return copied
-
-
 def test_fit1d_share_link_reproduces_the_state_in_a_fresh_browser(fit1d, new_context):
     page = fit1d
     d.set_number(page, "initial loc", 0.25)
     d.set_number(page, "initial scale", 0.7)
     d.click_button(page, "Run")
     rows = final_rows(page)
-    link = share_link(page)
+    link = d.share_link(page)
     assert "?s=" in link and "/fit_1d" in link
     assert link == page.url  # the address bar holds the same state
 
