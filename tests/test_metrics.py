@@ -54,7 +54,8 @@ def _bimodal_hdr_threshold():
     def mass(t):  # {p ≥ t} ∩ [0, ∞) = [a, b] around the mode 3 (t above the valley p(0))
         a = optimize.brentq(lambda x: pdf(x) - t, 0.0, 3.0)
         b = optimize.brentq(lambda x: pdf(x) - t, 3.0, 20.0)
-        return 2 * (0.5 * (stats.norm.cdf(b - 3) - stats.norm.cdf(a - 3)) + 0.5 * (stats.norm.cdf(b + 3) - stats.norm.cdf(a + 3))), a, b
+        cdf = stats.norm.cdf
+        return (cdf(b - 3) - cdf(a - 3)) + (cdf(b + 3) - cdf(a + 3)), a, b
 
     t = optimize.brentq(lambda t: mass(t)[0] - 0.95, pdf(0.0) * 1.0001, pdf(3.0) * 0.999)
     return t, mass(t)[1], mass(t)[2]
@@ -114,7 +115,8 @@ def test_particles_by_kde():
 def test_along_a_fit_and_a_flow():
     res = dl.fit(BIMODAL, "normal", "reverse_kl", init={"loc": 0.5, "scale": 4.0}, steps=60, polish=False)
     a = mode_metrics_along(BIMODAL, res, every=20)
-    assert a["steps"] == list(range(0, len(res.losses), 20)) + ([len(res.losses) - 1] if (len(res.losses) - 1) % 20 else [])
+    T = len(res.losses)
+    assert a["steps"] == list(range(0, T, 20)) + ([T - 1] if (T - 1) % 20 else [])
     last = mode_metrics(BIMODAL, res.model(-1))
     assert a["coverage"][-1] == pytest.approx(last["coverage"], abs=3e-3)
     assert a["modes_covered"][0] == 2  # the wide start covers both modes

@@ -181,7 +181,7 @@ def continuation(make_target, values, divergence="reverse_kl", family: str = "no
 
     branches: list[Branch] = []
     fits = 0
-    key, dparams = None, {}
+    key, dparams = getattr(divergence, "key", divergence), {}
     for k, v in enumerate(vals):
         target = target_at(v)
         # 1. continue the live branches from their previous optimum
@@ -214,7 +214,6 @@ def continuation(make_target, values, divergence="reverse_kl", family: str = "no
                 nb = Branch(id=len(branches), index=[k], params=[dict(o.params)], losses=[float(o.value)])
                 branches.append(nb)
                 here.append(nb)
-                key = key or (divergence if isinstance(divergence, str) else getattr(divergence, "key", str(divergence)))
     # global branch per value
     glob = []
     for k in range(vals.size):
@@ -272,7 +271,7 @@ def continuation(make_target, values, divergence="reverse_kl", family: str = "no
             sw.update(value=0.5 * (lo + hi), kind="branch ended or appeared (located to the bracket)")
         switches.append(sw)
     info = {"fits": fits, "restarts": restarts, "steps": steps, "tol": tol}
-    return Continuation(divergence=key or str(divergence), divergence_params=dparams, family=family, values=vals,
+    return Continuation(divergence=str(key), divergence_params=dparams, family=family, values=vals,
                         branches=branches, global_branch=glob, switches=switches, info=info)
 
 
@@ -302,7 +301,8 @@ class PhaseDiagram:
     def as_dict(self) -> dict:
         return {"divergences": self.divergences, "separations": self.separations.tolist(),
                 "covers": self.covers.tolist(), "loc": self.loc.tolist(), "scale": self.scale.tolist(),
-                "value": self.value.tolist(), "modes": self.modes.tolist(), "modes_covered": self.modes_covered.tolist(),
+                "value": self.value.tolist(), "modes": self.modes.tolist(),
+                "modes_covered": self.modes_covered.tolist(),
                 "coverage": self.coverage.tolist(), "precision": self.precision.tolist(), "critical": self.critical}
 
 
