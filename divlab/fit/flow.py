@@ -30,7 +30,9 @@ particles and the target samples, by default the one the flow descends: MMD² (V
 the flow's kernel) for ``mmd``, S_ε for ``sinkhorn``, and for ``svgd``/``langevin`` (which
 descend KL, not estimable from particles) the energy distance 2E|X−Y| − E|X−X'| − E|Y−Y'|
 (V-statistic; units of x, not nats). ``loss="energy"`` (or ``"mmd"``) gives all four flows
-the same measure so that their frames can be compared. Never NaN: a flow whose particles
+the same measure so that their frames can be compared. S_ε is computed to the solver's
+tolerance (about ε × ``tol``), so once the particles sit on the target samples a frame's S_ε
+can be a tiny negative number (−1e-4 at the defaults); it is reported as computed. Never NaN: a flow whose particles
 become non-finite stops with status "diverged: <reason>" and keeps its finite frames.
 
 Defaults look good for a 2D demo: n = 300 particles, 200 steps, starting from a small blob
