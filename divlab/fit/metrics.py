@@ -257,7 +257,8 @@ def mode_metrics_along(target: Distribution, result, *, every: int = 1, level: f
     ``result``: a :class:`~divlab.FitResult` (models ``result.model(step)`` for the steps of its
     trajectory) or a :class:`~divlab.fit.flow.FlowResult` (each frame's particles, smoothed by
     a Gaussian KDE, see the module docstring); the last step is always included. One grid (the
-    target's box and every model's) and one evaluation of the target serve all steps.
+    target's box and every model's) and one evaluation of the target serve all steps. The default
+    2D grid for a flow is 129² (each frame's KDE costs grid points × particles), 257² for a fit.
     Returns ``{"steps": [...], "modes": int, "modes_covered": array, "coverage": array,
     "precision": array, "mode_locations": ...}`` (arrays of the length of ``steps``).
     """
@@ -292,8 +293,9 @@ def mode_metrics_along(target: Distribution, result, *, every: int = 1, level: f
         _check(owner, target, m)
         sides.append(_Side(m, kde_bandwidth))
     ps = _Side(target, kde_bandwidth)
-    grid = _grid([ps.bounds(dev, dt)] + [s.bounds(dev, dt) for s in sides], target.dim,
-                 grid_n or GRID_N[target.dim], dev, dt)
+    if grid_n is None:  # a flow's frames are KDEs (smooth, biased by the bandwidth): a coarser 2D grid will do
+        grid_n = 129 if (isinstance(result, FlowResult) and target.dim == 2) else GRID_N[target.dim]
+    grid = _grid([ps.bounds(dev, dt)] + [s.bounds(dev, dt) for s in sides], target.dim, grid_n, dev, dt)
     tg = _Target(target, grid, level, prominence, kde_bandwidth)
     pts = grid.points if grid.dim == 2 else grid.points[:, None]
     mode_pts = torch.as_tensor(tg.modes, device=dev, dtype=dt).reshape(-1, target.dim)
