@@ -23,4 +23,5 @@ def pytest_report_header(config):
     return f"divlab device: {divlab.device.describe()}"
 
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# one intra-op thread: small per-step tensors pay far more for the thread pool hand-off than they gain
+torch.set_num_threads(1)
