@@ -13,10 +13,6 @@ from divlab import app_support as sup
 from st_server import streamlit_server
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the page files live in pages/, which Streamlit also reads as a v1 multipage directory: until "
-    "something has visited '/', /fit_1d runs pages/fit_1d.py alone (sidebar 'app / fit 1d / home', no "
-    "share link, the ?s= state not applied). Renaming the directory (e.g. views/) fixes it; checked on a copy."))
 def test_deep_link_as_first_request_to_a_fresh_server_runs_the_app_shell(new_context):
     sc = sup.default_scenario()
     with streamlit_server() as url:
