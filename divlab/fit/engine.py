@@ -154,11 +154,11 @@ def _lr_factor(step: int, steps: int, schedule: str) -> float:
 
 
 @contextmanager
-def _threads_for(n_elements: int, device: torch.device):
-    """One intra-op thread on the CPU while the per-step tensors are small: for a few thousand
-    elements per op the thread pool's hand-off costs far more than the arithmetic (and on a
+def _threads_for(n_elements: int, device: torch.device, small: int = SMALL_PROBLEM):
+    """One intra-op thread on the CPU while the per-step tensors are small (fewer than ``small``
+    elements): there the thread pool's hand-off costs far more than the arithmetic (and on a
     busy machine it can cost milliseconds per op). Restored on exit."""
-    if device.type != "cpu" or n_elements >= SMALL_PROBLEM:
+    if device.type != "cpu" or n_elements >= small:
         yield
         return
     before = torch.get_num_threads()

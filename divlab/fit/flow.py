@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +63,7 @@ from ..distributions import Distribution, Empirical
 from ..divergences._samples import sqdist, to_cloud
 from ..divergences.kernel import KERNELS, kernel_matrix
 from ..divergences.transport import eps_schedule, ot_eps, ot_eps_sym, softmin
+from .engine import _threads_for
 
 __all__ = ["flow", "FlowResult", "FLOWS", "DEFAULT_LR", "median_bandwidth"]
 
@@ -308,21 +308,6 @@ def relaxed_potentials(C, la, lb, eps, *, tol=1e-6, max_iter=1000, scaling=0.5, 
     return f, g, iters, err, status
 
 
-@contextmanager
-def _threads_for(n_elements: int, device: torch.device):
-    """One intra-op thread on the CPU for small pairwise matrices: there the thread pool's
-    hand-off costs more than the arithmetic, and on a loaded machine several times more."""
-    if device.type != "cpu" or n_elements >= SMALL_PROBLEM:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _iters(info) -> int:
     it = info.get("iterations", 0)
     return int(sum(it.values())) if isinstance(it, dict) else int(it)
@@ -458,7 +443,7 @@ def flow(target: Distribution, divergence: str = "mmd", *, n: int = 300, steps: 
     elif kind == "sinkhorn":
         drive = loss if loss_kind == "sinkhorn" else _Loss("sinkhorn", y, b, epsilon=eps, sk_opts=sk_opts)
 
-    with _threads_for(n * int(y.shape[0]), dev):
+    with _threads_for(n * int(y.shape[0]), dev, small=SMALL_PROBLEM):
         frames, rec_steps, losses = [], [], []
         sk_iters, sk_unconv, sk_per_step = 0, 0, []
         pot = None
