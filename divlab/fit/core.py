@@ -19,7 +19,7 @@ from ..divergences.registry import DivergenceSpec, get
 
 __all__ = ["fit", "FitResult", "FitBatch", "FAMILIES"]
 
-FAMILIES = ("normal", "student_t", "diag", "mvn", "mixture")
+FAMILIES = ("normal", "student_t", "diag", "mvn", "mixture", "particles")
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
 MAX_STEPS = 100_000
 
@@ -141,6 +141,21 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
       loc_x, loc_y, scale_x, scale_y), "mvn" (2D, full covariance: ... , corr) or "mixture" of
       ``components`` = K ≤ 5 normals (1D) or 2D normals (2D), the dimension taken from the target
       (flat names w1..wK, loc1.. / loc_x1.., ...; see :mod:`divlab.fit.families`).
+    - ``family="particles"``: the model is a cloud of particles moved by a flow (:func:`divlab.flow`,
+      see :mod:`divlab.fit.particles`): ``divergence`` "mmd" (MMD flow), "energy" (MMD flow, energy
+      kernel), "sinkhorn" (Sinkhorn flow) or "reverse_kl" = KL(q‖p), the particles being q (SVGD;
+      Langevin with ``options={"flow": "langevin"}``); forward "kl" (+inf for particles) and the
+      rest raise ValueError. ``init``: the starting positions ((n,) / (n, 2)) or a distribution to
+      draw ``n`` (default 300) from; ``steps``, ``lr`` (default: the flow's), ``seed`` as for
+      :func:`divlab.flow`, whose frames it reproduces exactly. ``params``: mmd kernel / bandwidth,
+      sinkhorn epsilon (omitted ones take the flow's defaults); ``options``: the flow's options
+      (``{option: value}``, or ``{key: {...}}`` per divergence), unknown ones raise. Arguments
+      of the optimizer (estimator, optimizer, tol, patience, schedule, callback, restarts, box,
+      components, time_budget_s) must keep their defaults; ``polish`` is ignored. Returns a
+      :class:`~divlab.fit.particles.ParticleFit` (a :class:`~divlab.fit.flow.FlowResult` with
+      ``divergence`` the key asked for, ``flow`` the dynamics, ``losses`` per frame in
+      ``loss_name``, ``model(frame)`` the particles, ``status`` "max_steps" or "diverged: <reason>"),
+      or a :class:`FitBatch` of them for a list of divergences.
     - ``divergence``: a registry key (``dl.catalogue()``), or a list of keys (each fitted from
       the same starting points; returns a list of results).
     - ``params``: the divergence's parameters, e.g. ``{"alpha": 0.5}``; with a list of
@@ -177,6 +192,11 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
       (default 2049 in 1D, from the scales within [129, 513] in 2D), or the sample size of the
       mc / samples estimators.
     """
+    if family == "particles":  # particle flows (divlab.fit.particles); every argument passed on
+        args = dict(locals())
+        from .particles import fit_particles
+
+        return fit_particles(**{k: v for k, v in args.items() if k != "family"})
     from .engine import Member, run_batch
     from .families import make_family
     from .generic import ESTIMATORS, GMember, run_generic
