@@ -6,7 +6,8 @@ import math
 from functools import partial
 
 from .fdiv import FDIVS, f_from_logs, generic_fdivergence
-from .logint import bhattacharyya_from_logs, cs_from_logs, renyi_from_logs
+from .logint import (bhattacharyya_from_logs, bhattacharyya_grad_from_logs, cs_from_logs, renyi_from_logs,
+                     renyi_grad_from_logs)
 from .registry import DivergenceSpec, Param, register
 
 LN2 = math.log(2.0)
@@ -125,7 +126,7 @@ register(DivergenceSpec(
                   description="α → 1: KL(p‖q); α → 0: −log Q(p > 0) (support); α = ½: 2·Bhattacharyya"),),
     direction=f"D_α(p‖q), α → 1 is KL(p‖q) ({PQ})",
     description="Rényi divergence of order α; non-decreasing in α. Not an f-divergence (a log of one).",
-    from_logs=renyi_from_logs,
+    from_logs=renyi_from_logs, grad_from_logs=renyi_grad_from_logs,
     look_for="Small α tolerates q missing parts of p; large α punishes it harder: the fit widens as α grows."))
 
 register(DivergenceSpec(
@@ -134,7 +135,7 @@ register(DivergenceSpec(
     direction=f"D_B(p, q), symmetric ({PQ})",
     description="Bhattacharyya distance, −log of the Bhattacharyya coefficient; equals ½ · Rényi at α = ½. "
                 "Infinite for disjoint supports.",
-    from_logs=bhattacharyya_from_logs,
+    from_logs=bhattacharyya_from_logs, grad_from_logs=bhattacharyya_grad_from_logs,
     look_for="A log-scale Hellinger: same optimum as H², but it grows without bound as overlap vanishes."))
 
 register(DivergenceSpec(

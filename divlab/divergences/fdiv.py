@@ -20,14 +20,14 @@ tail-adaptive f-divergence" for the gradient weights.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
 
 from ._util import LOG2, as_t, finite_or, wsum
 
-__all__ = ["FDivergence", "f_from_logs", "FDIVS", "generic_fdivergence"]
+__all__ = ["FDivergence", "f_from_logs", "f_grad_from_logs", "FDIVS", "generic_fdivergence"]
 
 INF = math.inf
 
@@ -42,6 +42,10 @@ class FDivergence:
     fprime_inf: Callable  # fprime_inf(**params): lim_{u->inf} f(u)/u
     h: Callable | None  # h(r, **params) = r^2 f''(r); None when f'' is not a function
     h_note: str = ""
+    #: grad(lp, lq, p, q, **params) -> (core, ∂core/∂lq), elementwise, for finite lp and lq with
+    #: p = exp(lp), q = exp(lq) given (the fitting engine's hot loop: no autograd graph, no
+    #: repeated exp); None: the engine differentiates ``core`` by autograd
+    grad: Callable | None = None
 
 
 def _pq(lp, lq):
@@ -161,6 +165,106 @@ def _jeffreys_core(lp, lq):
     return (p - q) * (lp - lq)
 
 
+# --------------------------------------------------------------------------- analytic ∂core/∂lq
+# Each rule returns (core, ∂core/∂lq) for finite lp, lq, with p = exp(lp) and q = exp(lq) passed
+# in (the engine has them already). Derivation: for core = q·f(p/q) with r = p/q,
+# ∂core/∂log q = q·(f(r) − r f'(r)); each rule below is that expression, simplified, and written
+# with the same operations as its ``core`` so that the value agrees with ``core`` to rounding.
+# tests/test_grad_rules.py checks every rule against autograd of ``core``.
+def _kl_grad(lp, lq, p, q):
+    return p * (lp - lq) - p + q, q - p
+
+
+def _rkl_grad(lp, lq, p, q):
+    d = q * (lq - lp)
+    return d - q + p, d
+
+
+def _jeffreys_grad(lp, lq, p, q):
+    dl = lp - lq
+    return (p - q) * dl, q - p - q * dl
+
+
+def _js_grad(lp, lq, p, q):
+    lm = torch.logaddexp(lp, lq) - LOG2
+    b = q * (lq - lm)
+    return 0.5 * (p * (lp - lm) + b), 0.5 * b
+
+
+def _hel_grad(lp, lq, p, q):
+    sp, sq = torch.exp(0.5 * lp), torch.exp(0.5 * lq)
+    d = sp - sq
+    return 0.5 * d * d, -0.5 * d * sq
+
+
+def _tv_grad(lp, lq, p, q):
+    d = p - q
+    return 0.5 * d.abs(), -0.5 * torch.sign(d) * q
+
+
+def _alpha_grad(lp, lq, p, q, alpha):
+    a = as_t(alpha, lp)
+    is1, is0 = a == 1, a == 0
+    a_s = torch.where(is1 | is0, torch.full_like(a, 0.5), a)
+    t = torch.exp(a_s * lp + (1 - a_s) * lq)
+    gen = (a_s * p + (1 - a_s) * q - t) / (a_s * (1 - a_s))
+    dgen = (q - t) / a_s
+    if not bool((is1 | is0).any()):
+        return gen, dgen
+    kc, kd = _kl_grad(lp, lq, p, q)
+    rc, rd = _rkl_grad(lp, lq, p, q)
+    return (torch.where(is1, kc, torch.where(is0, rc, gen)), torch.where(is1, kd, torch.where(is0, rd, dgen)))
+
+
+def _tsallis_grad(lp, lq, p, q, alpha):
+    a = as_t(alpha, lp)
+    c, d = _alpha_grad(lp, lq, p, q, alpha)
+    return a * c, a * d
+
+
+def _skew_grad(lp, lq, p, q, lam):
+    lam_t = as_t(lam, lp)
+    lm = torch.logaddexp(torch.log(lam_t) + lp, torch.log1p(-lam_t) + lq)
+    m = lm.exp()
+    # ∂lm/∂lq = (1 − λ) q / m
+    return p * (lp - lm) - p + m, (1 - lam_t) * q * (1 - torch.exp(lp - lm))
+
+
+def _sq_ratio_grad(la, lb):
+    """(b·(a/b − 1)², its derivative by la, its derivative by lb), as in :func:`_sq_ratio_core`."""
+    d = la - lb
+    big = d > 30
+    d_small = torch.where(big, torch.zeros_like(d), d)
+    b = lb.exp()
+    em = torch.expm1(d_small)
+    small = b * em * em
+    ds_a = 2 * b * em * (em + 1)  # ∂/∂la of b·expm1(d)²
+    d_big = torch.where(big, d, torch.full_like(d, 31.0))
+    lb_big = torch.where(big, lb, torch.zeros_like(lb))
+    e_big = torch.exp(2 * d_big + lb_big)
+    om = -torch.expm1(-d_big)  # 1 − e^{−d}
+    large = e_big * om * om
+    dl_a = 2 * e_big * om  # ∂/∂la of e^{2d + lb}(1 − e^{−d})²
+    core = torch.where(big, large, small)
+    da = torch.where(big, dl_a, ds_a)
+    return core, da, core - da  # ∂/∂lb = core − ∂/∂la (core is b·g(d): ∂b = core, ∂d = −∂la part)
+
+
+def _pearson_grad(lp, lq, p, q):
+    core, _, db = _sq_ratio_grad(lp, lq)
+    return core, db
+
+
+def _neyman_grad(lp, lq, p, q):
+    core, da, _ = _sq_ratio_grad(lq, lp)
+    return core, da
+
+
+_GRADS = {"kl": _kl_grad, "reverse_kl": _rkl_grad, "jeffreys": _jeffreys_grad, "js": _js_grad,
+          "hellinger": _hel_grad, "tv": _tv_grad, "alpha": _alpha_grad, "tsallis": _tsallis_grad,
+          "skew_kl": _skew_grad, "pearson": _pearson_grad, "neyman": _neyman_grad}
+
+
 FDIVS: dict[str, FDivergence] = {
     "kl": FDivergence(
         f=lambda u: torch.special.xlogy(u, u) - u + 1, core=_kl_core,
@@ -197,6 +301,7 @@ FDIVS: dict[str, FDivergence] = {
         f0=lambda alpha: 1.0, fprime_inf=lambda alpha: float(alpha) / (1 - float(alpha)) if float(alpha) < 1 else INF,
         h=lambda r, alpha: as_t(alpha, r) * r ** as_t(alpha, r)),
 }
+FDIVS = {k: replace(v, grad=_GRADS[k]) for k, v in FDIVS.items()}
 
 
 def _limit_term(mask: torch.Tensor, dens: torch.Tensor, factor) -> torch.Tensor:
@@ -226,6 +331,14 @@ def f_from_logs(fd: FDivergence, lp: torch.Tensor, lq: torch.Tensor, w: torch.Te
     if bool(only_p.any()):
         val = val + _limit_term(only_p, finite_or(lp, only_p, -1e300).exp(), fd.fprime_inf(**params))
     return wsum(val, w)
+
+
+def f_grad_from_logs(fd: FDivergence, lp, lq, p, q, w, **params):
+    """(D_f per member, ∂D_f/∂lq_i / w_i) in the engine's grid-last layout: lp, p (1, N) or
+    (B, N), lq, q (B, N), w (N,); parameters scalars or (B, 1). Finite lp and lq only (the
+    engine falls back to autograd of :func:`f_from_logs` otherwise)."""
+    core, d = fd.grad(lp, lq, p, q, **params)
+    return core @ w, d
 
 
 # --------------------------------------------------------------------------- generic f

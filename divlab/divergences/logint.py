@@ -11,9 +11,10 @@ import math
 import torch
 
 from ._util import as_t, finite_or, wlogsumexp
-from .fdiv import FDIVS, f_from_logs
+from .fdiv import FDIVS, f_from_logs, f_grad_from_logs
 
-__all__ = ["renyi_from_logs", "log_chernoff_from_logs", "bhattacharyya_from_logs", "cs_from_logs"]
+__all__ = ["renyi_from_logs", "log_chernoff_from_logs", "bhattacharyya_from_logs", "cs_from_logs",
+           "renyi_grad_from_logs", "bhattacharyya_grad_from_logs"]
 
 
 def log_chernoff_from_logs(lp, lq, w, alpha):
@@ -40,6 +41,31 @@ def renyi_from_logs(lp, lq, w, alpha):
     a_s = torch.where(is1, torch.full_like(a, 0.5), a)
     val = log_chernoff_from_logs(lp, lq, w, a_s) / (a_s - 1)
     return torch.where(is1, kl, val)
+
+
+def renyi_grad_from_logs(lp, lq, p, q, w, alpha):
+    """(D_α, ∂D_α/∂lq_i / w_i) in the engine's grid-last layout (finite lp, lq; see
+    :func:`divlab.divergences.fdiv.f_grad_from_logs`). With t = p^α q^{1−α} and S = Σ w t:
+    D_α = log S / (α − 1) and ∂D_α/∂lq_i = w_i t_i (1 − α) / ((α − 1) S) = −w_i t_i / S."""
+    a = as_t(alpha, lp)
+    is1 = a == 1
+    a_s = torch.where(is1, torch.full_like(a, 0.5), a)
+    t = torch.exp(a_s * lp + (1 - a_s) * lq)
+    s = t @ w
+    val = torch.log(s) / (a_s - 1).reshape(-1) if a_s.dim() else torch.log(s) / (a_s - 1)
+    d = -t / s.unsqueeze(-1)
+    if not bool(is1.any()):
+        return val, d
+    kv, kd = f_grad_from_logs(FDIVS["kl"], lp, lq, p, q, w)
+    one = is1.reshape(-1) if is1.dim() else is1
+    return torch.where(one, kv, val), torch.where(is1, kd, d)
+
+
+def bhattacharyya_grad_from_logs(lp, lq, p, q, w):
+    """(−log Σ w √(pq), its derivative by lq_i over w_i = −½ √(p_i q_i) / S)."""
+    t = torch.exp(0.5 * (lp + lq))
+    s = t @ w
+    return -torch.log(s), -0.5 * t / s.unsqueeze(-1)
 
 
 def bhattacharyya_from_logs(lp, lq, w):

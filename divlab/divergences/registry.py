@@ -112,6 +112,12 @@ class DivergenceSpec:
     #: quadrature formula: (lp, lq, w, **params) -> value; lp, lq are log-densities normalized on
     #: the grid, shape (N, *batch); w are quadrature weights, shape (N,). None if not a density divergence.
     from_logs: Callable | None = None
+    #: the same in the fitting engine's hot loop, with its derivative:
+    #: (lp, lq, p, q, w, **params) -> (value (B,), ∂value/∂lq_i / w_i (B, N)) for finite
+    #: log-densities in grid-last layout (B, N), p = exp(lp), q = exp(lq) given, parameters
+    #: scalars or (B, 1) tensors. None: the engine differentiates ``from_logs`` by autograd
+    #: (f-divergences take theirs from ``fdiv.grad``, see :attr:`grad_rule`).
+    grad_from_logs: Callable | None = None
     #: extra estimators by name -> callable(p, q, **options_and_params) -> Estimate
     estimator_fns: dict = field(default_factory=dict)
     #: for f-divergences: the FDivergence object (f, h, limits); None otherwise
@@ -132,6 +138,20 @@ class DivergenceSpec:
             out.append("quadrature")
         out.extend(k for k in self.estimator_fns if k not in out)
         return tuple(out)
+
+    @property
+    def grad_rule(self) -> Callable | None:
+        """The engine's analytic (value, derivative) rule: ``grad_from_logs``, else one built
+        from the f-divergence's ``fdiv.grad``, else None (autograd)."""
+        if self.grad_from_logs is not None:
+            return self.grad_from_logs
+        if self.fdiv is not None and self.fdiv.grad is not None:
+            from functools import partial
+
+            from .fdiv import f_grad_from_logs
+
+            return partial(f_grad_from_logs, self.fdiv)
+        return None
 
     @property
     def is_f_divergence(self) -> bool:

@@ -3,10 +3,19 @@
 A batch holds B members, each a (divergence, divergence parameters, starting point). Their
 parameters live in one tensor ``theta`` of shape (B, 2) = (loc, log scale); every step
 evaluates all B models on the shared quadrature grid at once, computes each distinct
-divergence on its slice of the batch (a loop over divergence keys, never over members), and
-takes one Adam (or SGD) step on the summed loss. Members are independent, so the gradient of
-the sum is each member's own gradient and the per-element optimizer makes every member follow
-exactly the path it would follow alone.
+divergence on its slice of the batch (a loop over divergence keys, never over members: the
+members of one key share one call, their parameters stacked as a column, e.g. a grid of α),
+and takes one Adam (or SGD) step per member. Members are independent and the optimizer is
+per element, so every member follows exactly the path it would follow alone.
+
+The gradient is analytic, without an autograd graph (:meth:`_Batch.step`): each registry entry
+gives its value and its derivative with respect to the model's normalized log-density on the
+grid (``spec.grad_rule``), and the chain rule through the normal family's log-density is three
+weighted sums per member. One step is then about twenty elementwise passes over the (B, N)
+grid values, one exp among them. Entries without a rule (Cauchy–Schwarz, a user's f) and
+targets that vanish somewhere on the grid (log p = −inf, where the rules do not apply) take
+the derivative by autograd of ``from_logs``; tests/test_engine.py checks the two against
+each other.
 
 Per-member bookkeeping stays on the device (no Python-side synchronisation in the hot loop):
 a member whose loss becomes infinite or NaN, whose gradient is not finite or whose model leaves
@@ -91,7 +100,14 @@ def prepare_grid(target: Distribution, locs, scales, n: int | None = None, box=N
 
 
 class _Batch:
-    """Shared grid, target log-density and the per-divergence slices of a batch."""
+    """Shared grid, target log-density and the per-divergence slices of a batch.
+
+    Two layouts: :meth:`log_q` / :meth:`values` keep the registry's grid-leading (N, B) layout
+    (used by the polish, the landscape and the failure reports, with autograd); :meth:`step`, the
+    hot loop, works in grid-last (B, N) rows with each divergence's analytic rule
+    (``spec.grad_rule``) and the normal family's chain rule written out, so that one step is
+    about twenty elementwise passes and no autograd graph (see :meth:`step`).
+    """
 
     def __init__(self, target: Distribution, members: list[Member], grid: Grid):
         self.target, self.members, self.grid = target, members, grid
@@ -100,7 +116,14 @@ class _Batch:
         self.w = grid.weights.to(device=self.dev, dtype=self.dt)
         with torch.no_grad():
             lp = log_prob_on(target, self.pts)
-            self.lp = (lp - wlogsumexp(lp, self.w)).reshape(-1, 1)
+            lp = lp - wlogsumexp(lp, self.w)
+        self.lp = lp.reshape(-1, 1)
+        self.x = self.pts.reshape(1, -1)
+        self.lp_row = lp.reshape(1, -1)
+        self.p_row = lp.exp().reshape(1, -1)
+        # the analytic rules assume a finite log p on the whole grid (a target with zeros, e.g. a
+        # Uniform or a drawn density, goes through autograd of from_logs, which masks them)
+        finite_p = bool(torch.isfinite(lp).all())
         groups: dict = {}
         for i, m in enumerate(members):
             groups.setdefault(_group_key(m), []).append(i)
@@ -108,33 +131,100 @@ class _Batch:
         order = []
         for idx in groups.values():
             m = members[idx[0]]
-            contiguous = idx == list(range(idx[0], idx[0] + len(idx)))
-            sel = slice(idx[0], idx[-1] + 1) if contiguous else torch.tensor(idx, device=self.dev)
-            # the target's log-density repeated per member, laid out member-major like the model's
-            lp_g = self.lp.reshape(1, -1).expand(len(idx), -1).contiguous().T
-            self.groups.append((m.spec, m.dparams, sel, lp_g))
+            self.groups.append((m.spec, m.dparams, self._sel(idx), None))
             order.extend(idx)
         self.inverse = None
         if order != list(range(len(members))):
             self.inverse = torch.argsort(torch.tensor(order, device=self.dev))
+        # the hot loop's groups: one per divergence with an analytic rule (its numeric parameters
+        # stacked per member), one per (divergence, parameters) otherwise
+        hot: dict = {}
+        for i, m in enumerate(members):
+            rule = m.spec.grad_rule if finite_p else None
+            k = (m.spec.key, "rule") if rule is not None else ("autograd", _group_key(m))
+            hot.setdefault(k, []).append(i)
+        self.hot = []
+        for k, idx in hot.items():
+            m = members[idx[0]]
+            rule = m.spec.grad_rule if k[0] != "autograd" else None
+            params = m.dparams if rule is None else self._stack([members[i].dparams for i in idx])
+            self.hot.append((m.spec, rule, params, self._sel(idx), idx))
+
+    def _sel(self, idx):
+        if idx == list(range(idx[0], idx[0] + len(idx))):
+            return slice(idx[0], idx[-1] + 1)
+        return torch.tensor(idx, device=self.dev)
+
+    def _stack(self, dps: list[dict]) -> dict:
+        """Each parameter as one scalar when all members share it, else a (B_g, 1) column."""
+        out = {}
+        for name in dps[0]:
+            vals = [d[name] for d in dps]
+            if callable(vals[0]) or all(v == vals[0] for v in vals):
+                out[name] = vals[0]
+            else:
+                out[name] = torch.tensor([float(v) for v in vals], device=self.dev, dtype=self.dt).reshape(-1, 1)
+        return out
 
     def log_q(self, theta: torch.Tensor):
-        """Model log-densities on the grid, (N, B), normalized on the grid, and log masses (B,)."""
+        """Model log-densities on the grid, (N, B), normalized on the grid, and log masses (B,).
+
+        Differentiable (the polish takes second derivatives through it)."""
         loc, log_scale = theta[:, 0:1], theta[:, 1:2]
-        # computed as (B, N) and viewed as (N, B): each member's grid values are contiguous, so the
-        # reductions over the grid run member by member in the same order whatever the batch size
-        z = (self.pts.reshape(1, -1) - loc) * torch.exp(-log_scale)
-        lq = (-0.5 * z * z - log_scale - 0.5 * LOG_2PI).T
-        lmass = wlogsumexp(lq, self.w)
-        return lq - lmass, lmass
+        z = (self.x - loc) * torch.exp(-log_scale)
+        lq = -0.5 * z * z - (log_scale + 0.5 * LOG_2PI)
+        lmass = torch.log(torch.exp(lq) @ self.w)
+        return (lq - lmass.unsqueeze(-1)).T, lmass
 
     def values(self, lqn: torch.Tensor) -> torch.Tensor:
         """Each member's divergence value (B,), computed group by group."""
         vals = []
-        for spec, dparams, sel, lp_g in self.groups:
-            vals.append(spec.from_logs(lp_g, lqn[:, sel], self.w, **dparams).reshape(-1))
+        for spec, dparams, sel, _ in self.groups:
+            vals.append(spec.from_logs(self.lp, lqn[:, sel], self.w, **dparams).reshape(-1))
         v = vals[0] if len(vals) == 1 else torch.cat(vals)
         return v if self.inverse is None else v[self.inverse]
+
+    def step(self, theta: torch.Tensor):
+        """(values (B,), log masses (B,), gradients (B, 2)) at ``theta`` = (loc, log scale), no autograd.
+
+        With z = (x − μ)/σ on the grid, the normalized model log-density is
+        lq̃ = −z²/2 − log Σ w e^{−z²/2}, so ∂lq̃/∂μ = (z − E_π z)/σ and ∂lq̃/∂log σ = z² − E_π z²,
+        π = w q̃. A divergence's rule gives D and d_i = ∂D/∂lq̃_i / w_i, hence
+        ∂D/∂μ = (Σ w d z − Σ w d · E_π z)/σ and ∂D/∂log σ = Σ w d z² − Σ w d · E_π z².
+        """
+        w = self.w
+        loc, log_scale = theta[:, 0:1], theta[:, 1:2]
+        k = torch.exp(-log_scale)
+        z = torch.addcmul(-loc * k, self.x, k)  # (x − μ)/σ
+        cst = log_scale + 0.5 * LOG_2PI
+        lq = torch.addcmul(-cst, z, z, value=-0.5)  # log q = −z²/2 − log σ − ½ log 2π; z² = −2(lq + cst)
+        q = torch.exp(lq)
+        mass = q @ w
+        inv = 1.0 / mass
+        lmass = torch.log(mass)
+        lqn = lq - lmass.unsqueeze(-1)
+        qn = q * inv.unsqueeze(-1)
+        ez = ((q * z) @ w) * inv
+        ezz = -2.0 * (((q * lq) @ w) * inv + cst[:, 0])
+        B = theta.shape[0]
+        vals = torch.empty(B, device=self.dev, dtype=self.dt)
+        c0, c1, c2 = torch.empty_like(vals), torch.empty_like(vals), torch.empty_like(vals)
+        for spec, rule, params, sel, _ in self.hot:
+            if rule is not None:
+                v, d = rule(self.lp_row, lqn[sel], self.p_row, qn[sel], w, **params)
+                c0[sel], c1[sel], c2[sel] = d @ w, (d * z[sel]) @ w, (d * lq[sel]) @ w
+            else:
+                with torch.enable_grad():
+                    leaf = lqn[sel].detach().requires_grad_(True)
+                    v = spec.from_logs(self.lp, leaf.T, w, **params).reshape(-1)
+                    (dw,) = torch.autograd.grad(v.sum(), leaf)
+                v = v.detach()
+                c0[sel], c1[sel], c2[sel] = dw.sum(-1), (dw * z[sel]).sum(-1), (dw * lq[sel]).sum(-1)
+            vals[sel] = v
+        # Σ w d z² = −2 (Σ w d lq + cst Σ w d)
+        czz = -2.0 * (c2 + cst[:, 0] * c0)
+        grad = torch.stack([(c1 - c0 * ez) * k[:, 0], czz - c0 * ezz], dim=-1)
+        return vals, lmass, grad
 
 
 def batch_values(target: Distribution, members: list[Member], theta: torch.Tensor, grid: Grid) -> torch.Tensor:
@@ -185,7 +275,7 @@ def run_batch(target: Distribution, members: list[Member], *, steps: int, lr: fl
     """
     if grid is None:
         grid = prepare_grid(target, [m.loc for m in members], [m.scale for m in members], n=n, box=box)
-    with _threads_for(grid.n * len(members), target.device):
+    with _threads_for(grid.n * len(members), target.device), torch.no_grad():
         return _run_batch(target, members, steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, tol=tol,
                           patience=patience, polish=polish, polish_steps=polish_steps, callback=callback, grid=grid,
                           time_budget_s=time_budget_s)
@@ -199,7 +289,6 @@ def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience
     scales0 = [m.scale for m in members]
     bt = _Batch(target, members, grid)
     theta = torch.tensor([[lo, math.log(s)] for lo, s in zip(locs0, scales0)], device=dev, dtype=dt)
-    theta.requires_grad_(True)
     m1 = torch.zeros_like(theta)
     m2 = torch.zeros_like(theta)
     lrs = [lr if m.lr is None else float(m.lr) for m in members]
@@ -215,14 +304,10 @@ def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience
     step = 0
     stop_code = stop_step = None
     for step in range(steps + 1):
-        theta.grad = None
-        lqn, lmass = bt.log_q(theta)
-        vals = bt.values(lqn)
-        v = vals.detach()
-        hist_theta.append(theta.detach().clone())
+        v, lm, g = bt.step(theta)
+        hist_theta.append(theta.clone())
         hist_loss.append(v)
         # failures before recording: left the grid, NaN, inf (the trajectory stops before this step)
-        lm = lmass.detach()
         left = ~(lm.abs() <= MASS_TOL)  # also catches NaN / inf
         nan = torch.isnan(v)
         inf = torch.isinf(v)
@@ -231,7 +316,7 @@ def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience
         last = torch.where(fail, step - 1, last)
         active = active & ~fail
         last = torch.where(active, step, last)
-        if callback is not None and _callback(callback, step, theta.detach(), v, B) is False:
+        if callback is not None and _callback(callback, step, theta, v, B) is False:
             stop_code, stop_step = STOPPED_CALLER, step
         elif time_budget_s is not None and step < steps and time.perf_counter() - t0 > time_budget_s:
             stop_code, stop_step = STOPPED_BUDGET, step
@@ -251,27 +336,24 @@ def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience
         prev = v
         if step % CHECK_EVERY == 0 and not bool(active.any()):
             break
-        total = torch.where(active, vals, torch.zeros_like(vals)).sum()
-        (g,) = torch.autograd.grad(total, theta)
         gbad = active & ~torch.isfinite(g).all(-1)
         code = torch.where(gbad, GRAD_BAD, code)
         active = active & ~gbad
         a2 = active.reshape(-1, 1)
         g = torch.where(a2, g, torch.zeros_like(g))
         lr_t = lr_vec * _lr_factor(step, steps, schedule)
-        with torch.no_grad():
-            if optimizer == "adam":
-                t = step + 1
-                m1.mul_(BETA1).add_(g, alpha=1 - BETA1)
-                m2.mul_(BETA2).addcmul_(g, g, value=1 - BETA2)
-                denom = (m2.sqrt() / math.sqrt(1 - BETA2**t)).add_(ADAM_EPS)
-                new = theta - (lr_t / (1 - BETA1**t)) * m1 / denom
-            else:
-                new = theta - lr_t * g
-            over = active & (~torch.isfinite(new).all(-1) | (new[:, 1] > MAX_LOG_SCALE))
-            code = torch.where(over, OVERFLOW, code)
-            active = active & ~over
-            theta.copy_(torch.where(active.reshape(-1, 1), new, theta))
+        if optimizer == "adam":
+            t = step + 1
+            m1.mul_(BETA1).add_(g, alpha=1 - BETA1)
+            m2.mul_(BETA2).addcmul_(g, g, value=1 - BETA2)
+            denom = (m2.sqrt() / math.sqrt(1 - BETA2**t)).add_(ADAM_EPS)
+            new = theta - (lr_t / (1 - BETA1**t)) * m1 / denom
+        else:
+            new = theta - lr_t * g
+        over = active & (~torch.isfinite(new).all(-1) | (new[:, 1] > MAX_LOG_SCALE))
+        code = torch.where(over, OVERFLOW, code)
+        active = active & ~over
+        theta = torch.where(active.reshape(-1, 1), new, theta)
     elapsed = time.perf_counter() - t0
     n_steps = step
 
