@@ -303,18 +303,26 @@ def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience
     t0 = time.perf_counter()
     step = 0
     stop_code = stop_step = None
+    # on the CPU a look at a flag is free: the per-member updates below run only when some member
+    # changed state; on an accelerator they always run (no host synchronisation per step)
+    on_cpu = dev.type == "cpu"
+
+    def changed(mask):
+        return (not on_cpu) or bool(mask.any())
+
+    lr0 = lrs[0] if len(set(lrs)) == 1 else None  # one rate for all: a scalar update
     for step in range(steps + 1):
         v, lm, g = bt.step(theta)
-        hist_theta.append(theta.clone())
+        hist_theta.append(theta)  # never modified in place: each step makes a new theta
         hist_loss.append(v)
         # failures before recording: left the grid, NaN, inf (the trajectory stops before this step)
-        left = ~(lm.abs() <= MASS_TOL)  # also catches NaN / inf
-        nan = torch.isnan(v)
-        inf = torch.isinf(v)
-        fail = active & (left | nan | inf)
-        code = torch.where(fail, torch.where(left, LEFT_GRID, torch.where(nan, LOSS_NAN, LOSS_INF)), code)
-        last = torch.where(fail, step - 1, last)
-        active = active & ~fail
+        inside = lm.abs() <= MASS_TOL  # False for NaN / inf
+        fail = active & ~(inside & torch.isfinite(v))
+        if changed(fail):
+            nan = torch.isnan(v)
+            code = torch.where(fail, torch.where(~inside, LEFT_GRID, torch.where(nan, LOSS_NAN, LOSS_INF)), code)
+            last = torch.where(fail, step - 1, last)
+            active = active & ~fail
         last = torch.where(active, step, last)
         if callback is not None and _callback(callback, step, theta, v, B) is False:
             stop_code, stop_step = STOPPED_CALLER, step
@@ -329,30 +337,36 @@ def _run_batch(target, members, *, steps, lr, optimizer, schedule, tol, patience
             break
         if step > 0:
             quiet = (v - prev).abs() <= tol * (1 + v.abs())
-            calm = torch.where(quiet, calm + 1, torch.zeros_like(calm))
+            calm = torch.where(quiet, calm + 1, 0)
             done = active & (calm >= patience)
-            code = torch.where(done, CONVERGED, code)
-            active = active & ~done
+            if changed(done):
+                code = torch.where(done, CONVERGED, code)
+                active = active & ~done
         prev = v
         if step % CHECK_EVERY == 0 and not bool(active.any()):
             break
+        # a member with a bad gradient is frozen here; its optimizer state may go non-finite, but it
+        # is never used again (each member's state is its own row)
         gbad = active & ~torch.isfinite(g).all(-1)
-        code = torch.where(gbad, GRAD_BAD, code)
-        active = active & ~gbad
-        a2 = active.reshape(-1, 1)
-        g = torch.where(a2, g, torch.zeros_like(g))
-        lr_t = lr_vec * _lr_factor(step, steps, schedule)
+        if changed(gbad):
+            code = torch.where(gbad, GRAD_BAD, code)
+            active = active & ~gbad
+        factor = _lr_factor(step, steps, schedule)
         if optimizer == "adam":
             t = step + 1
             m1.mul_(BETA1).add_(g, alpha=1 - BETA1)
             m2.mul_(BETA2).addcmul_(g, g, value=1 - BETA2)
-            denom = (m2.sqrt() / math.sqrt(1 - BETA2**t)).add_(ADAM_EPS)
-            new = theta - (lr_t / (1 - BETA1**t)) * m1 / denom
+            denom = m2.sqrt().div_(math.sqrt(1 - BETA2**t)).add_(ADAM_EPS)
+            if lr0 is not None:
+                new = torch.addcdiv(theta, m1, denom, value=-lr0 * factor / (1 - BETA1**t))
+            else:
+                new = theta - (lr_vec * (factor / (1 - BETA1**t))) * m1 / denom
         else:
-            new = theta - lr_t * g
+            new = theta - (lr0 * factor if lr0 is not None else lr_vec * factor) * g
         over = active & (~torch.isfinite(new).all(-1) | (new[:, 1] > MAX_LOG_SCALE))
-        code = torch.where(over, OVERFLOW, code)
-        active = active & ~over
+        if changed(over):
+            code = torch.where(over, OVERFLOW, code)
+            active = active & ~over
         theta = torch.where(active.reshape(-1, 1), new, theta)
     elapsed = time.perf_counter() - t0
     n_steps = step
