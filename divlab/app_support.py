@@ -1218,3 +1218,79 @@ def phase_rows(view: dict) -> list[dict]:
     return [{sym: v, "switch to one mode at d": (f"{c:.3f}" if c is not None else "never in range"),
              "covers both at smallest d": row[0], "covers both at largest d": row[-1]}
             for v, c, row in zip(view["values"], view["critical"], view["covers"])]
+
+
+# -- one guarded run of a fitting page (Fit 1D, Fit 2D): wall-clock budget, Stop, partial result ---
+
+#: how long the script run a Stop click starts waits for the stopped run's partial result (one
+#: more fit step and the figure of the steps done); past it, the page shows what it had
+STOP_WAIT_S = 15.0
+
+
+def stop_help(budget_s: float) -> str:
+    """The Stop button's tooltip."""
+    return (f"Stop this run; the trajectories so far stay on screen. Runs also stop at the server's "
+            f"budget of {budget_s:g} s.")
+
+
+def rerun_pending(ctx):
+    """A ``stop_requested`` for :class:`divlab.limits.RunGuard`: True once Streamlit has asked the
+    script run of ``ctx`` (the page's ``get_script_run_ctx()``, taken in the script thread) to
+    stop or rerun, because the visitor clicked Stop or anything else, or left.
+
+    Streamlit delivers a click during a run as a rerun request. With ``runner.fastReruns`` (the
+    default) it does not wait for the running script: it marks that run's requests STOP and starts
+    a new script run in another thread at once; without it, it marks them RERUN and the run
+    reruns at its next Streamlit call. Either way the running fit never calls Streamlit, so the
+    guard reads the (non-destructive) request state at each step. ``ctx`` is duck-typed (no
+    Streamlit import); without one this is always False."""
+    requests = getattr(ctx, "script_requests", None)
+
+    def pending() -> bool:
+        state = getattr(requests, "_state", None)
+        return state is not None and getattr(state, "name", "CONTINUE") != "CONTINUE"
+
+    return pending
+
+
+def run_guarded(state, guard_key: str, share_key, compute, *, stop_requested=None, on_start=None) -> dict:
+    """One fit run of a page under a fresh :class:`divlab.limits.RunGuard` (budget and Stop).
+
+    The guard stays in ``state[guard_key]`` (a page's session state) while ``compute(guard)``
+    runs, so that the script run a Stop click starts finds it (:func:`keep_stopped_run`);
+    ``on_start(guard)`` is called first (the page shows its Stop button). Sessions asking for the
+    same ``share_key`` at once share one computation (:func:`divlab.limits.shared_run`).
+    ``compute`` must end with ``guard.result(view)``. Returns the view, or for a stopped run its
+    partial view with ``"stopped"``: the notice."""
+    from . import limits
+
+    guard = limits.RunGuard(stop_requested=stop_requested)
+    state[guard_key] = guard
+    try:
+        if on_start is not None:
+            on_start(guard)
+        try:
+            return limits.shared_run(share_key, lambda: compute(guard))
+        except limits.RunStopped as stopped:
+            return dict(stopped.partial, stopped=stopped.notice)
+    finally:
+        guard.end()
+        # a run Streamlit has stopped cannot touch session state any more (each access raises its
+        # StopException): the guard then stays for keep_stopped_run of the run that replaced it
+        if state.get(guard_key) is guard:
+            del state[guard_key]
+
+
+def keep_stopped_run(state, guard_key: str, last_key: str, wait_s: float = STOP_WAIT_S) -> None:
+    """At the top of a page: if a run of this session was stopped (its guard is still in
+    ``state[guard_key]``), make its partial view, with the notice, the page's last result
+    ``state[last_key]``. A Stop click starts this script run while the stopped run may still be
+    finishing its last step in another thread: wait for it (at most ``wait_s`` seconds)."""
+    guard = state.get(guard_key)
+    if guard is None:
+        return
+    del state[guard_key]
+    if guard.partial is None:
+        guard.wait(wait_s)
+    if guard.partial is not None:
+        state[last_key] = dict(guard.partial, stopped=guard.notice)

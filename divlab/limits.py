@@ -173,7 +173,10 @@ class RunGuard:
 
     After the run, :meth:`relabel` rewrites the results' "stopped: by the caller after step N"
     into the actual reason, and :attr:`notice` is the sentence to show (None if nothing stopped).
-    No Streamlit here: a page passes its own ``stop_requested``.
+    :meth:`result` keeps a stopped run's partial result on the guard and raises
+    :class:`RunStopped`; :meth:`wait` lets another thread wait for that result (see
+    :func:`divlab.app_support.keep_stopped_run`). No Streamlit here: a page passes its own
+    ``stop_requested``.
     """
 
     def __init__(self, budget_s: float | None = None, stop_requested=None, clock=time.monotonic):
@@ -187,6 +190,8 @@ class RunGuard:
         self.partial = None  # what a page computed from the stopped run (kept across a rerun)
         self.last_step = 0
         self.calls = 0
+        self._stopped_after: float | None = None  # seconds from the start to the stop
+        self._ended = threading.Event()  # set by :meth:`result` on a stop and by :meth:`end`
 
     @property
     def stopped(self) -> bool:
@@ -203,11 +208,34 @@ class RunGuard:
             if isinstance(step, (int, float)) and not isinstance(step, bool):
                 self.last_step = int(step)
         if self.reason is None:
-            if self._clock() - self.start > self.budget_s:
+            elapsed = self._clock() - self.start
+            if elapsed > self.budget_s:
                 self.reason = "budget"
             elif self._stop_requested is not None and self._stop_requested():
                 self.reason = "stop"
+            if self.reason is not None:
+                self._stopped_after = elapsed
         return False if self.reason is not None else None
+
+    def result(self, value):
+        """``value`` (what the run computed) if the run went to the end; if it stopped, keep
+        ``value`` as :attr:`partial`, wake :meth:`wait`, and raise :class:`RunStopped` with it (so a
+        cached function never caches a partial run)."""
+        if self.reason is None:
+            return value
+        self.partial = value
+        self._ended.set()
+        raise RunStopped(value, self.notice)
+
+    def end(self) -> None:
+        """Mark the run as over (however it ended): :meth:`wait` returns."""
+        self._ended.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run has stopped with its partial result or ended (at most ``timeout``
+        seconds); True if it has. For the script run a Stop click starts while the stopped one is
+        still finishing its last step in another thread."""
+        return self._ended.wait(timeout)
 
     @property
     def notice(self) -> str | None:
@@ -216,7 +244,8 @@ class RunGuard:
                     f"({LIMITS['run_budget_s'].env}). The partial trajectories up to that point are shown; "
                     f"fewer steps or divergences finish in time.")
         if self.reason == "stop":
-            return (f"Stopped after {self.elapsed_s:.1f} s, as you asked. The partial trajectories up to that "
+            after = self.elapsed_s if self._stopped_after is None else self._stopped_after
+            return (f"Stopped after {after:.1f} s, as you asked. The partial trajectories up to that "
                     f"point are shown.")
         return None
 

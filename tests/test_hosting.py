@@ -146,6 +146,132 @@ def test_fit1d_view_with_a_guard_names_why_it_stopped():
 
 
 # ---------------------------------------------------------------------------------------------
+# Stop during a run: Streamlit's fast rerun, simulated with its own ScriptRequests (no browser)
+# ---------------------------------------------------------------------------------------------
+
+def test_guard_result_keeps_a_stopped_run_and_wakes_a_waiting_thread():
+    guard = limits.RunGuard(budget_s=1000.0, stop_requested=lambda: True)
+    assert guard.result({"table": []}) == {"table": []} and not guard.wait(0)  # not stopped: passes through
+    guard(0, {}, 0.0)
+    assert guard.reason == "stop"
+    with pytest.raises(limits.RunStopped) as info:
+        guard.result({"table": [1]})
+    assert guard.partial == info.value.partial == {"table": [1]} and guard.wait(0)
+    other = limits.RunGuard(budget_s=1000.0)
+    other.end()
+    assert other.wait(0) and other.partial is None
+
+
+def test_rerun_pending_reads_the_request_streamlit_holds_for_the_running_script():
+    """Pins the (private) request state that the installed Streamlit keeps: a Stop click arrives
+    as request_stop (fastReruns, the default) or request_rerun (fastReruns off)."""
+    from types import SimpleNamespace
+
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
+
+    for ask in (lambda r: r.request_stop(), lambda r: r.request_rerun(RerunData())):
+        requests = ScriptRequests()
+        pending = sup.rerun_pending(SimpleNamespace(script_requests=requests))
+        assert not pending()
+        ask(requests)
+        assert pending()
+    assert not sup.rerun_pending(None)()
+
+
+class _Stopped(BaseException):
+    """Streamlit's StopException: what a stopped script run gets from every session-state access."""
+
+
+class _SessionState(dict):
+    """Session state as a stopped script thread sees it (streamlit's SafeSessionState raises at each
+    access once its run is stopped); the thread that replaced it reads and writes normally."""
+
+    def __init__(self, requests):
+        super().__init__()
+        self.requests, self.stopped_thread = requests, None
+
+    def _check(self):
+        import threading
+
+        if threading.current_thread() is self.stopped_thread and self.requests._state.name == "STOP":
+            raise _Stopped()
+
+    def __getitem__(self, k):
+        self._check()
+        return super().__getitem__(k)
+
+    def __setitem__(self, k, v):
+        self._check()
+        super().__setitem__(k, v)
+
+    def __delitem__(self, k):
+        self._check()
+        super().__delitem__(k)
+
+    def get(self, k, default=None):
+        self._check()
+        return super().get(k, default)
+
+
+def test_a_stop_click_hands_the_stopped_runs_partial_result_to_the_run_it_starts():
+    """fastReruns: the click marks the running script STOP and a new script run starts at once in
+    another thread. The stopped fit ends at its next step; the new run waits for its partial view."""
+    import threading
+    from types import SimpleNamespace
+
+    from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequests
+
+    sc = Scenario.model_validate(dict(json.loads(sup.default_scenario().to_json()), estimator="mc",
+                                      optimizer={"name": "adam", "lr": 0.001, "steps": 2000}))
+    requests = ScriptRequests()
+    state = _SessionState(requests)
+    started, out = threading.Event(), {}
+
+    pending, checks = sup.rerun_pending(SimpleNamespace(script_requests=requests)), []
+
+    def stop_requested():  # the guard asks at every step; after 20 steps the visitor clicks Stop
+        checks.append(1)
+        if len(checks) >= 20:
+            started.set()
+        return pending()
+
+    def script_run():  # the page's Run: the result goes to session state, as the page does
+        try:
+            state["last"] = sup.run_guarded(state, "guard", ("stop-test", time.time()),
+                                            lambda guard: guard.result(sup.fit1d_view(sc.to_json(), callback=guard)),
+                                            stop_requested=stop_requested)
+        except _Stopped:
+            out["stopped_thread"] = True
+
+    first = threading.Thread(target=script_run)
+    state.stopped_thread = first
+    first.start()
+    assert started.wait(60)
+    t_click = time.monotonic()
+    requests.request_stop()  # the Stop click
+    sup.keep_stopped_run(state, "guard", "last")  # the script run the click started, at the top of the page
+    waited = time.monotonic() - t_click
+    first.join(60)
+    assert out == {"stopped_thread": True}  # it could not touch session state any more
+    last = state["last"]
+    assert last["stopped"].startswith("Stopped after") and "as you asked" in last["stopped"]
+    statuses = [r["status"] for r in last["table"]]
+    stopped = re.compile(r"stopped: by you \(Stop\) after step (\d+)$")
+    steps = [int(m.group(1)) for s in statuses for m in [stopped.match(s)] if m]
+    assert statuses and len(steps) == len(statuses) and all(19 <= n < 2000 for n in steps), statuses
+    assert last["figure"] is not None and "guard" not in state
+    assert waited < 10, waited
+
+
+def test_a_run_that_is_not_stopped_leaves_no_guard_behind():
+    state = {}
+    view = sup.run_guarded(state, "guard", ("plain", time.time()), lambda g: g.result({"table": []}))
+    assert view == {"table": []} and state == {}
+    sup.keep_stopped_run(state, "guard", "last")
+    assert state == {}
+
+
+# ---------------------------------------------------------------------------------------------
 # through the app (AppTest): budget, clamp notice
 # ---------------------------------------------------------------------------------------------
 
