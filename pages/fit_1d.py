@@ -18,6 +18,7 @@ if PagesManager.uses_pages_directory and "scenario_param" not in st.session_stat
 
 ss = st.session_state
 STATE_TABLE, STATE_LAST, STATE_DRAWN = "fit1d_components", "fit1d_last", "fit1d_drawn"
+GUARD = "fit1d_guard"  # the running fit's limits.RunGuard
 CANVAS_W, CANVAS_H = 640, 220
 
 
@@ -27,27 +28,11 @@ def cached_run(scenario_json: str, _guard=None):
     ``_guard`` (a limits.RunGuard, not part of the cache key) stops the run at the wall-clock
     budget or on Stop; a stopped run is kept on the guard and raised, so it is never cached."""
     view = sup.fit1d_view(scenario_json, callback=_guard)
-    if _guard is not None and _guard.stopped:
-        _guard.partial = view  # the guard lives in session state: survives the rerun a Stop click starts
-        raise limits.RunStopped(view, _guard.notice)
-    return view
+    return view if _guard is None else _guard.result(view)
 
 
-def rerun_requested() -> bool:
-    """True once the visitor clicked something (Stop) while this script run computes: Streamlit
-    then holds a rerun request, and the fit stops at its next step, keeping its trajectory."""
-    state = getattr(getattr(get_script_run_ctx(), "script_requests", None), "_state", None)
-    return state is not None and getattr(state, "name", "CONTINUE") != "CONTINUE"
-
-
-def keep_stopped_run() -> None:
-    """Show the partial result of a run a guard stopped (budget, or Stop and its rerun)."""
-    guard = ss.pop("fit1d_guard", None)
-    if guard is not None and guard.partial is not None:
-        ss[STATE_LAST] = dict(guard.partial, stopped=guard.notice)
-
-
-keep_stopped_run()
+# a run stopped by a click (Stop) or by the budget: its partial result is this page's last result
+sup.keep_stopped_run(ss, GUARD, STATE_LAST)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -213,17 +198,13 @@ if run or ss.pop("fit1d_autorun", False):
     elif choice_error is not None:
         st.error(choice_error)
     elif new_sc is not None:
-        try:
-            ss["fit1d_guard"] = guard = limits.RunGuard(stop_requested=rerun_requested)
-            stop_box = st.empty()
-            stop_box.button("Stop", key="fit1d_stop_btn", help="Stop this run; the trajectories so far stay on "
-                            f"screen. Runs also stop at the server's budget of {guard.budget_s:g} s.")
-            run_json = new_sc.to_json()
-            try:  # sessions asking for the same run at once (a class opening a lesson) share one computation
-                ss[STATE_LAST] = limits.shared_run(run_json, lambda: cached_run(run_json, _guard=guard))
-            except limits.RunStopped as stopped:
-                ss[STATE_LAST] = dict(stopped.partial, stopped=stopped.notice)
-            ss.pop("fit1d_guard", None)
+        try:  # sessions asking for the same run at once (a class opening a lesson) share one computation
+            stop_box, run_json = st.empty(), new_sc.to_json()
+            ss[STATE_LAST] = sup.run_guarded(
+                ss, GUARD, run_json, lambda guard: cached_run(run_json, _guard=guard),
+                stop_requested=sup.rerun_pending(get_script_run_ctx()),
+                on_start=lambda guard: stop_box.button("Stop", key="fit1d_stop_btn",
+                                                       help=sup.stop_help(guard.budget_s)))
             stop_box.empty()
         except ValueError as exc:
             st.error(str(exc))

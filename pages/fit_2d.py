@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from divlab import app_support as sup
 from divlab import app_support_2d as s2
@@ -21,6 +22,7 @@ if PagesManager.uses_pages_directory and "scenario_param" not in st.session_stat
 
 ss = st.session_state
 LAST, BRUSHED, CLICKED = "fit2d_last", "fit2d_brushed", "fit2d_clicked"
+GUARD = "fit2d_guard"  # the running fit's limits.RunGuard
 CANVAS = 360
 DEFAULT_LESSON = "banana_2d"
 MODES = ["named shape", "component table", "paint a density (brush)", "click points (sample cloud)"]
@@ -30,11 +32,13 @@ MODES = ["named shape", "component table", "paint a density (brush)", "click poi
 def cached_view(scenario_json: str, layout: str, _guard=None):
     """Figure and tables of one scenario, computed once per scenario (and layout) for every session.
     ``_guard`` (limits.RunGuard, not part of the key) stops the run at the server's wall-clock
-    budget; a stopped run is raised with its partial result, so it is never cached."""
+    budget or on Stop; a stopped run is kept on the guard and raised, so it is never cached."""
     view = s2.fit2d_view(scenario_json, layout=layout, callback=_guard)
-    if _guard is not None and _guard.stopped:
-        raise limits.RunStopped(view, _guard.notice)
-    return view
+    return view if _guard is None else _guard.result(view)
+
+
+# a run stopped by a click (Stop) or by the budget: its partial result is this page's last result
+sup.keep_stopped_run(ss, GUARD, LAST)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -233,13 +237,14 @@ if run or ss.pop("fit2d_autorun", False):
     elif choice_error is not None:
         st.error(choice_error)
     elif new_sc is not None:
-        try:  # the server's wall-clock budget; sessions asking for the same run at once share it
-            guard, run_json = limits.RunGuard(), new_sc.to_json()
-            try:
-                ss[LAST] = limits.shared_run((run_json, layout_key),
-                                             lambda: cached_view(run_json, layout_key, _guard=guard))
-            except limits.RunStopped as stopped:
-                ss[LAST] = dict(stopped.partial, stopped=stopped.notice)
+        try:  # the server's wall-clock budget and Stop; sessions asking for the same run at once share it
+            stop_box, run_json = st.empty(), new_sc.to_json()
+            ss[LAST] = sup.run_guarded(
+                ss, GUARD, (run_json, layout_key), lambda guard: cached_view(run_json, layout_key, _guard=guard),
+                stop_requested=sup.rerun_pending(get_script_run_ctx()),
+                on_start=lambda guard: stop_box.button("Stop", key="fit2d_stop_btn",
+                                                       help=sup.stop_help(guard.budget_s)))
+            stop_box.empty()
         except ValueError as exc:
             st.error(str(exc))
         else:
