@@ -269,6 +269,50 @@ def test_catalogue_entries_complete():
     assert "closed_form" in get("kl").estimators and "quadrature" in get("kl").estimators
 
 
+LOG_BASED = ("kl", "reverse_kl", "jeffreys", "js", "skew_kl", "renyi", "bhattacharyya", "cauchy_schwarz")
+PURE_NUMBERS = ("hellinger", "tv", "pearson", "neyman", "alpha", "tsallis")
+
+
+def test_every_entry_has_a_unit_from_the_allowed_set():
+    """The unit lives in the one registry (issue 6): every entry has one, the catalogue's dict
+    carries it, and it is what each definition implies: a log gives nats, a ratio of densities
+    integrated without a log gives a pure number, transport a length (Sinkhorn's S_ε a squared one)."""
+    from divlab.divergences.registry import DIMENSIONLESS, UNITS
+
+    for e in dl.catalogue():
+        assert e.unit in UNITS, e.key
+        assert e.as_dict()["unit"] == e.unit
+    for key in LOG_BASED:
+        assert get(key).unit == "nats", key
+    for key in PURE_NUMBERS:
+        assert get(key).unit == DIMENSIONLESS == "dimensionless", key
+    assert get("wasserstein").unit == get("sliced_wasserstein").unit == get("energy").unit == "units of x"
+    assert get("sinkhorn").unit == "squared units of x"
+    assert get("mmd").unit == get("ksd").unit == "kernel units"
+    assert get("fisher").unit == "squared score units"
+
+
+def test_register_refuses_an_entry_without_a_unit():
+    from divlab.divergences.registry import DivergenceSpec, register
+
+    spec = DivergenceSpec(key="_no_unit", name="x", latex="x", family="kernel", behaviour="balanced",
+                          symmetric=True, direction="x", description="x")
+    with pytest.raises(ValueError, match="unit=''"):
+        register(spec)
+    assert "_no_unit" not in dl.divergences.keys()
+
+
+def test_unit_texts():
+    from divlab.divergences.registry import unit_label, with_unit
+
+    assert with_unit("0.5", "nats") == "0.5 nats" and with_unit("0.5", "dimensionless") == "0.5"
+    assert get("tv").with_unit("0.5") == "0.5" and get("sinkhorn").with_unit("2") == "2 squared units of x"
+    assert unit_label("dimensionless") == "" and unit_label(["nats", "nats"]) == "nats"
+    assert unit_label(["nats", "dimensionless"]) == "nats; no unit"
+    assert "nats" in repr(dl.estimate(dl.Normal(), dl.Normal(1.0, 1.0), "kl"))
+    assert "nats" not in repr(dl.estimate(dl.Normal(), dl.Normal(1.0, 1.0), "hellinger"))
+
+
 def test_quadrature_reports_error_and_masses():
     p = dl.StudentT(3.0, 0.0, 1.0)
     est = dl.estimate(p, dl.Normal(0.0, 2.0), "kl")

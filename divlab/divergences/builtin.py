@@ -8,7 +8,7 @@ from functools import partial
 from .fdiv import FDIVS, f_from_logs, generic_fdivergence
 from .logint import (bhattacharyya_from_logs, bhattacharyya_grad_from_logs, cs_from_logs, renyi_from_logs,
                      renyi_grad_from_logs)
-from .registry import DivergenceSpec, Param, register
+from .registry import DIMENSIONLESS, NATS, DivergenceSpec, Param, register
 
 LN2 = math.log(2.0)
 PQ = "p is the target, q the model"
@@ -24,6 +24,7 @@ ALPHA = Param("alpha", 0.5, -2.0, 3.0, label="α",
 
 register(DivergenceSpec(
     key="kl", name="KL(p‖q), forward", latex=r"\mathrm{KL}(p\|q)=\int p\log\frac{p}{q}",
+    unit=NATS,
     family="f-divergence", behaviour="mass-covering", symmetric=False,
     direction=f"forward KL(p‖q): expectation under the target p ({PQ})",
     description="Kullback–Leibler divergence, forward direction. Infinite when q = 0 where p > 0.",
@@ -33,6 +34,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="reverse_kl", name="KL(q‖p), reverse", latex=r"\mathrm{KL}(q\|p)=\int q\log\frac{q}{p}",
+    unit=NATS,
     family="f-divergence", behaviour="mode-seeking", symmetric=False,
     direction=f"reverse KL(q‖p): expectation under the model q ({PQ})",
     description="Kullback–Leibler divergence, reverse direction (the variational-inference objective). "
@@ -43,6 +45,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="jeffreys", name="Jeffreys (symmetric KL)", latex=r"J(p,q)=\mathrm{KL}(p\|q)+\mathrm{KL}(q\|p)",
+    unit=NATS,
     family="f-divergence", behaviour="mass-covering", symmetric=True,
     direction=f"KL(p‖q) + KL(q‖p), symmetric ({PQ})",
     description="Sum of both KL directions. Infinite if either support is not contained in the other.",
@@ -51,6 +54,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="js", name="Jensen–Shannon", latex=r"\mathrm{JS}=\tfrac12\mathrm{KL}(p\|m)+\tfrac12\mathrm{KL}(q\|m),\ m=\tfrac{p+q}{2}",
+    unit=NATS,
     family="f-divergence", behaviour="balanced", symmetric=True, value_range=(0.0, LN2),
     direction=f"JS(p, q), symmetric, in [0, ln 2] ({PQ})",
     description="Jensen–Shannon divergence; bounded by ln 2, reached for disjoint supports (where its gradient vanishes).",
@@ -60,6 +64,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="hellinger", name="Hellinger² (squared)", latex=r"H^2=1-\int\sqrt{pq}",
+    unit=DIMENSIONLESS,
     family="f-divergence", behaviour="balanced", symmetric=True, value_range=(0.0, 1.0),
     direction=f"H²(p, q) = 1 − ∫√(pq), symmetric, in [0, 1] ({PQ})",
     description="Squared Hellinger distance; equals ¼ of the α-divergence at α = ½.",
@@ -68,6 +73,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="tv", name="Total variation", latex=r"\mathrm{TV}=\tfrac12\int|p-q|",
+    unit=DIMENSIONLESS,
     family="f-divergence", behaviour="balanced", symmetric=True, value_range=(0.0, 1.0),
     direction=f"TV(p, q), symmetric, in [0, 1] ({PQ})",
     description="Total variation distance; bounded by 1 (disjoint supports). Its f is not smooth at u = 1.",
@@ -76,6 +82,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="pearson", name="Pearson χ²(p‖q)", latex=r"\chi^2(p\|q)=\int\frac{(p-q)^2}{q}",
+    unit=DIMENSIONLESS,
     family="f-divergence", behaviour="mass-covering", symmetric=False,
     direction=f"χ²(p‖q), divides by the model q ({PQ})",
     description="Pearson chi-square; strongly mass-covering (weight h(r) = 2r²). Infinite when q has lighter tails than p/√2.",
@@ -84,6 +91,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="neyman", name="Neyman χ²(q‖p)", latex=r"\chi^2(q\|p)=\int\frac{(q-p)^2}{p}",
+    unit=DIMENSIONLESS,
     family="f-divergence", behaviour="mode-seeking", symmetric=False,
     direction=f"χ²(q‖p), divides by the target p ({PQ})",
     description="Neyman chi-square; strongly mode-seeking (weight h(r) = 2/r).",
@@ -92,6 +100,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="alpha", name="α-divergence (Amari)", latex=r"D_\alpha=\frac{1-\int p^\alpha q^{1-\alpha}}{\alpha(1-\alpha)}",
+    unit=DIMENSIONLESS,
     family="f-divergence", behaviour="depends on parameter", symmetric=False, params=(ALPHA,),
     direction=f"D_α(p‖q), Minka's convention: α → 1 is KL(p‖q), α → 0 is KL(q‖p) ({PQ})",
     description="Amari α-divergence; interpolates from mode-seeking (α ≤ 0) to mass-covering (α ≥ 1). h(r) = r^α.",
@@ -100,6 +109,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="skew_kl", name="Skew KL", latex=r"\mathrm{KL}(p\|\lambda p+(1-\lambda)q)",
+    unit=NATS,
     family="f-divergence", behaviour="mass-covering", symmetric=False,
     params=(Param("lam", 0.5, 0.0, 1.0, high_open=True, label="λ",
                   description="λ = 0: KL(p‖q); λ → 1: the divergence vanishes"),),
@@ -110,6 +120,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="tsallis", name="Tsallis relative entropy", latex=r"D^T_q=\frac{\int p^q q^{1-q}-1}{q-1}",
+    unit=DIMENSIONLESS,
     family="f-divergence", behaviour="depends on parameter", symmetric=False,
     params=(Param("alpha", 0.5, 0.0, 3.0, low_open=True, label="q (entropic index)",
                   description="The entropic index (called q in the literature; 'alpha' here so it does not clash "
@@ -121,6 +132,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="renyi", name="Rényi divergence", latex=r"D^R_\alpha=\frac{1}{\alpha-1}\log\int p^\alpha q^{1-\alpha}",
+    unit=NATS,
     family="renyi", behaviour="depends on parameter", symmetric=False,
     params=(Param("alpha", 0.5, 0.0, 10.0, low_open=True, label="α",
                   description="α → 1: KL(p‖q); α → 0: −log Q(p > 0) (support); α = ½: 2·Bhattacharyya"),),
@@ -131,6 +143,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="bhattacharyya", name="Bhattacharyya distance", latex=r"D_B=-\log\int\sqrt{pq}",
+    unit=NATS,
     family="bhattacharyya", behaviour="balanced", symmetric=True,
     direction=f"D_B(p, q), symmetric ({PQ})",
     description="Bhattacharyya distance, −log of the Bhattacharyya coefficient; equals ½ · Rényi at α = ½. "
@@ -140,6 +153,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="cauchy_schwarz", name="Cauchy–Schwarz", latex=r"D_{CS}=-\log\frac{\int pq}{\sqrt{\int p^2\int q^2}}",
+    unit=NATS,
     family="cauchy-schwarz", behaviour="mode-seeking", symmetric=True,
     direction=f"D_CS(p, q), symmetric, scale-invariant ({PQ})",
     description="Cauchy–Schwarz divergence; closed form for Gaussian mixtures. Infinite for disjoint supports.",
@@ -154,6 +168,7 @@ def _generic_from_logs(lp, lq, w, f, f0=None, fprime_inf=None):
 
 register(DivergenceSpec(
     key="f_divergence", name="f-divergence (your f)", latex=r"D_f(p\|q)=\int q\,f\!\left(\frac{p}{q}\right)",
+    unit=DIMENSIONLESS,
     family="f-divergence", behaviour="depends on parameter", symmetric=False,
     params=(Param("f", None, label="f", description="a convex torch function of u with f(1) = 0", kind="callable"),),
     direction=f"D_f(p‖q) = E_q[f(p/q)] ({PQ})",

@@ -205,6 +205,7 @@ STATISTIC = Param("statistic", "unbiased", choices=("unbiased", "biased"), label
 
 register(DivergenceSpec(
     key="mmd", name="MMD² (maximum mean discrepancy)",
+    unit="kernel units",
     latex=r"\mathrm{MMD}^2_k=\mathbb{E}k(X,X')+\mathbb{E}k(Y,Y')-2\mathbb{E}k(X,Y)",
     family="kernel", behaviour="depends on parameter", symmetric=True,
     params=(Param("kernel", "gaussian", choices=KERNELS, label="kernel",
@@ -222,6 +223,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="energy", name="Energy distance", latex=r"\mathcal{E}=2\mathbb{E}|X-Y|-\mathbb{E}|X-X'|-\mathbb{E}|Y-Y'|",
+    unit="units of x",
     family="kernel", behaviour="balanced", symmetric=True, params=(STATISTIC,), needs=("samples",),
     direction=f"E(p, q), symmetric, squared form ({PQ})",
     description="Energy distance (Székely–Rizzo), = MMD² with the kernel −|x − y|; scale-equivariant, no "

@@ -15,11 +15,47 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["Param", "DivergenceSpec", "register", "get", "catalogue", "keys", "BEHAVIOURS", "FAMILIES"]
+__all__ = ["Param", "DivergenceSpec", "register", "get", "catalogue", "keys", "BEHAVIOURS", "FAMILIES", "UNITS",
+           "DIMENSIONLESS", "NATS", "unit_suffix", "unit_label", "with_unit"]
 
 BEHAVIOURS = ("mode-seeking", "mass-covering", "balanced", "depends on parameter")
 FAMILIES = ("f-divergence", "renyi", "cauchy-schwarz", "bhattacharyya", "transport", "kernel", "stein")
 NEEDS = ("densities", "samples", "scores")
+
+#: the unit of a log-based divergence (natural logarithms)
+NATS = "nats"
+#: a pure number: H², TV, χ², the Amari α-divergence, Tsallis (no logarithm, no length)
+DIMENSIONLESS = "dimensionless"
+#: every unit a registry entry may have (:attr:`DivergenceSpec.unit`)
+UNITS = (
+    NATS,
+    DIMENSIONLESS,
+    "units of x",           # Wasserstein W_p, sliced W_p, energy distance: a length
+    "squared units of x",   # Sinkhorn S_ε with cost |x − y|²
+    "kernel units",         # MMD², KSD²: the units of the kernel (times scores² for KSD)
+    "squared score units",  # Fisher: E|∇log p − ∇log q|², (1 / units of x)²
+)
+
+
+def unit_suffix(unit: str) -> str:
+    """What follows a number of this unit: ``" nats"``, ``" units of x"``; nothing when dimensionless."""
+    return "" if unit == DIMENSIONLESS else f" {unit}"
+
+
+def with_unit(text: str, unit: str) -> str:
+    """``text`` (a formatted number) followed by its unit: ``0.49 nats``, ``0.25`` (dimensionless)."""
+    return f"{text}{unit_suffix(unit)}"
+
+
+def unit_label(units) -> str:
+    """A unit (or several, joined by '; ') for a bracket in an axis or column title, e.g.
+    ``D(p‖q) [nats]``; "" when every one is dimensionless (the caller then writes no bracket)."""
+    if isinstance(units, str):
+        units = [units]
+    named = list(dict.fromkeys(u for u in units if u != DIMENSIONLESS))
+    if named and len(named) < len(set(units)):
+        named.append("no unit")
+    return "; ".join(named)
 
 
 @dataclass(frozen=True)
@@ -105,6 +141,9 @@ class DivergenceSpec:
     symmetric: bool
     direction: str
     description: str
+    #: the unit of the value, one of :data:`UNITS`: "nats" for log-based divergences,
+    #: "dimensionless" for H², TV, χ², α, Tsallis, lengths for transport, ... (required)
+    unit: str = ""
     params: tuple[Param, ...] = ()
     needs: tuple[str, ...] = ("densities",)
     #: (low, high) range of values, for bounds checks and the UI (None = unbounded above)
@@ -196,8 +235,12 @@ class DivergenceSpec:
             "params": [p.as_dict() for p in self.params], "symmetric": self.symmetric,
             "behaviour": self.behaviour, "needs": list(self.needs), "estimators": list(self.estimators),
             "direction": self.direction, "description": self.description,
-            "value_range": list(self.value_range), "look_for": self.look_for,
+            "value_range": list(self.value_range), "look_for": self.look_for, "unit": self.unit,
         }
+
+    def with_unit(self, text: str) -> str:
+        """A formatted value of this divergence followed by its unit (none when dimensionless)."""
+        return with_unit(text, self.unit)
 
 
 _REGISTRY: dict[str, DivergenceSpec] = {}
@@ -210,6 +253,8 @@ def register(spec: DivergenceSpec) -> DivergenceSpec:
         raise ValueError(f"register({spec.key!r}): behaviour={spec.behaviour!r} must be one of {BEHAVIOURS}")
     if spec.family not in FAMILIES:
         raise ValueError(f"register({spec.key!r}): family={spec.family!r} must be one of {FAMILIES}")
+    if spec.unit not in UNITS:
+        raise ValueError(f"register({spec.key!r}): unit={spec.unit!r} must be one of {UNITS}")
     bad = [n for n in spec.needs if n not in NEEDS]
     if bad:
         raise ValueError(f"register({spec.key!r}): needs={bad!r} must be among {NEEDS}")

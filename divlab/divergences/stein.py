@@ -174,6 +174,7 @@ def _fisher_mc(p, q, *, n=None, seed=None, options=None):
 
 register(DivergenceSpec(
     key="ksd", name="Kernel Stein discrepancy² (IMQ)",
+    unit="kernel units",
     latex=r"\mathrm{KSD}^2(q;p)=\mathbb{E}_{x,x'\sim q}\,u_p(x,x')",
     family="stein", behaviour="mode-seeking", symmetric=False,
     params=(Param("bandwidth", 1.0, 0.0, math.inf, low_open=True, label="c",
@@ -190,6 +191,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="fisher", name="Fisher divergence", latex=r"F(p\|q)=\mathbb{E}_p\,|\nabla\log p-\nabla\log q|^2",
+    unit="squared score units",
     family="stein", behaviour="balanced", symmetric=False, needs=("densities", "scores"),
     direction=f"F(p‖q): expectation under the target p of the squared score difference ({PQ})",
     description="Fisher (score-matching) divergence. Insensitive to the normalizing constants and, with "

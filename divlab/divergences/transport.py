@@ -461,6 +461,7 @@ ORDER = Param("order", 2, choices=(1, 2), label="p (order)",
 
 register(DivergenceSpec(
     key="wasserstein", name="Wasserstein W_p", latex=r"W_p(p,q)=\Big(\inf_{\pi\in\Pi(p,q)}\int|x-y|^p\,d\pi\Big)^{1/p}",
+    unit="units of x",
     family="transport", behaviour="balanced", symmetric=True, params=(ORDER,), needs=("samples",),
     direction=f"W_p(p, q), symmetric; a distance in the units of x ({PQ})",
     description="Wasserstein distance of order p (the distance, not its p-th power), Euclidean ground metric. "
@@ -472,6 +473,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="sinkhorn", name="Sinkhorn divergence (debiased)",
+    unit="squared units of x",
     latex=r"S_\varepsilon=\mathrm{OT}_\varepsilon(p,q)-\tfrac12\mathrm{OT}_\varepsilon(p,p)-\tfrac12\mathrm{OT}_\varepsilon(q,q)",
     family="transport", behaviour="balanced", symmetric=True,
     params=(Param("epsilon", 0.1, 0.0, math.inf, low_open=True, label="ε",
@@ -489,6 +491,7 @@ register(DivergenceSpec(
 
 register(DivergenceSpec(
     key="sliced_wasserstein", name="Sliced Wasserstein",
+    unit="units of x",
     latex=r"SW_p(p,q)=\Big(\mathbb{E}_{\theta}\,W_p^p(\theta_\#p,\theta_\#q)\Big)^{1/p}",
     family="transport", behaviour="balanced", symmetric=True,
     params=(ORDER, Param("n_projections", 100, 1, 10_000, integer=True, label="projections",
