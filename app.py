@@ -51,7 +51,7 @@ if _wanted and _wanted != nav.url_path and nav.url_path == pages[0].url_path:
 
 with st.sidebar:
     st.markdown(f"**divlab** {divlab.__version__}")
-    st.caption("p = target (fixed), q = model (fitted), D(p‖q) in nats.")
+    st.caption("p = target (fixed), q = model (fitted), D(p‖q); log-based divergences in nats.")
     try:
         st.caption(f"Device: {describe()}")
     except ValueError as exc:  # e.g. DIVLAB_DEVICE names a device this machine lacks

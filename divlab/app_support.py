@@ -11,7 +11,8 @@ No Streamlit import: pages call these functions with widget values and render wh
 - :func:`fittable_specs`, :func:`slider_range`: which divergences the Fit 1D page offers and the
   slider range of each parameter (infinite ends clipped, open ends nudged inside).
 - :func:`run_fits`, :func:`result_rows`, :func:`format_value`: run every chosen divergence from the
-  same start and present the outcome (infinite values as "∞" with the reason, never NaN).
+  same start and present the outcome in the divergence's unit (infinite values as "∞" with the
+  reason, never NaN).
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from .distributions import Distribution, Laplace, Mixture, Normal, StudentT, Uniform
-from .divergences.registry import DivergenceSpec, Param, catalogue, get
+from .divergences.registry import DivergenceSpec, Param, catalogue, get, with_unit
 from .fit import FitResult, fit
 from .scenario import Scenario, presets
 
 __all__ = [
     "COLUMNS", "FAMILIES", "DEFAULT_COMPONENTS", "DEFAULT_DIVERGENCES", "ComponentError", "table_records",
     "parse_components", "mixture_from_rows", "fittable_specs", "slider_range", "run_fits", "format_value",
-    "result_rows",
+    "format_result", "result_rows",
 ]
 
 COLUMNS = ("weight", "family", "loc", "scale", "df")
@@ -199,16 +200,22 @@ def _reason(status: str) -> str:
     return status.split(":", 1)[1].strip() if status.startswith("diverged:") else status
 
 
-def format_value(value: float, reason: str = "") -> str:
-    """``D(p‖q) = 0.4892 nats``; an infinite value reads ``D(p‖q) = ∞ (reason)``; NaN is never
-    shown as a number."""
+def format_value(value: float, reason: str = "", *, unit: str) -> str:
+    """``D(p‖q) = 0.4892 nats`` for ``unit`` "nats" (the divergence's :attr:`DivergenceSpec.unit`),
+    ``D(p‖q) = 0.25`` for a dimensionless one (H², TV, χ², α, Tsallis); an infinite value reads
+    ``D(p‖q) = ∞ (reason)``; NaN is never shown as a number."""
     value = float(value)
     if math.isinf(value):
         sign = "" if value > 0 else "−"
         return f"D(p‖q) = {sign}∞" + (f" ({reason})" if reason else "")
     if math.isnan(value):
         return "D(p‖q) undefined" + (f" ({reason})" if reason else "")
-    return f"D(p‖q) = {value:.6g} nats"
+    return "D(p‖q) = " + with_unit(f"{value:.6g}", unit)
+
+
+def format_result(r: FitResult) -> str:
+    """A fit's final value with its divergence's unit and, when infinite, the reason."""
+    return format_value(r.final_loss, _reason(r.status), unit=get(r.divergence).unit)
 
 
 def _direction(spec: DivergenceSpec) -> str:
@@ -218,7 +225,7 @@ def _direction(spec: DivergenceSpec) -> str:
 
 def result_rows(results: Sequence[FitResult]) -> list[dict]:
     """One row per fit for the final table: divergence with its direction in words, final loc and
-    scale, the final value in nats (∞ with the reason when infinite) and the status."""
+    scale, the final value in the divergence's unit (∞ with the reason when infinite) and the status."""
     rows = []
     for r in results:
         spec = get(r.divergence)
@@ -226,7 +233,7 @@ def result_rows(results: Sequence[FitResult]) -> list[dict]:
             "divergence": f"{r.label}: {_direction(spec)}",
             "loc": float(r.params["loc"]),
             "scale": float(r.params["scale"]),
-            "final value": format_value(r.final_loss, _reason(r.status)),
+            "final value": format_result(r),
             "status": r.status,
         })
     return rows
@@ -816,7 +823,7 @@ def fit_rows(results: Sequence[FitResult]) -> list[dict]:
             row.update({"loc": float(r.params["loc"]), "scale": float(r.params["scale"])})
         else:
             row["model q parameters"] = params_text(r.params)
-        row.update({"final value": format_value(r.final_loss, _reason(r.status)), "status": r.status,
+        row.update({"final value": format_result(r), "status": r.status,
                     "estimator": r.estimator})
         rows.append(row)
     return rows
@@ -933,7 +940,7 @@ def family_sweep(target_spec: dict, key: str, init: dict, steps: int, values: Se
 
 def sweep_rows(results: Sequence[FitResult], param: str, symbol: str) -> list[dict]:
     return [{symbol: float(r.divergence_params[param]), "loc": float(r.params["loc"]),
-             "scale": float(r.params["scale"]), "final value": format_value(r.final_loss, _reason(r.status)),
+             "scale": float(r.params["scale"]), "final value": format_result(r),
              "status": r.status} for r in results]
 
 
@@ -957,8 +964,9 @@ def landscape_view(target_spec: dict, key: str, params: dict, restarts: int = 12
     target = from_spec(target_spec)
     land = landscape(target, "normal", key, params=params, n=n)
     opt = local_optima(target, "normal", key, params=params, restarts=restarts, steps=steps, seed=0)
+    unit = get(key).unit
     rows = [{"optimum": f"{'global' if o.is_global else 'local'} {k + 1}", "μ (loc)": o.params["loc"],
-             "σ (scale)": o.params["scale"], "D(p‖q) [nats]": format_value(o.value).split("= ", 1)[-1],
+             "σ (scale)": o.params["scale"], "D(p‖q)": format_value(o.value, unit=unit).split("= ", 1)[-1],
              "basin (share of starts)": o.share} for k, o in enumerate(opt)]
     return {"landscape": land, "optima": opt, "rows": rows, "unresolved": opt.unresolved}
 
@@ -973,7 +981,8 @@ CALC_SKIP = ("f_divergence",)
 
 def calculator_rows(p: Distribution, q: Distribution, *, include_slow: bool = False, n: int = CALC_SAMPLES,
                     seed: int = 0) -> list[dict]:
-    """Every registry divergence between ``p`` (target) and ``q`` (model): its value in nats with
+    """Every registry divergence between ``p`` (target) and ``q`` (model): its value (``unit``: the
+    registry's unit of that divergence) with
     the estimator used and its error bar (quadrature: |I_h − I_2h|; samples/mc: standard error),
     and, where a closed form exists for the pair, an independent quadrature (or quantile, or
     sample) check with the absolute difference (``check_delta``; None without a check).
@@ -1005,15 +1014,10 @@ def calculator_rows(p: Distribution, q: Distribution, *, include_slow: bool = Fa
 
 
 def unit_of(spec: DivergenceSpec) -> str:
-    """The unit of a divergence's value: nats for density divergences (natural logs), the units
-    of x for transport distances, kernel units for MMD/energy/KSD, squared score units for Fisher."""
-    if spec.from_logs is not None:
-        return "nats"
-    if spec.family == "transport":
-        return "units of x" if spec.key != "sinkhorn" else "units of x²"
-    if spec.key == "fisher":
-        return "(score units)²"
-    return "kernel units"
+    """The unit of a divergence's value, from the registry (:attr:`DivergenceSpec.unit`): nats
+    for the log-based divergences, "dimensionless" for H², TV, χ², α and Tsallis, the units of x
+    for transport distances (squared for Sinkhorn's S_ε), kernel units, squared score units."""
+    return spec.unit
 
 
 def _value_text(v: float, reason: str = "") -> str:

@@ -506,10 +506,10 @@ def _modes(target, results):
 def fit2d_view(scenario_json: str, layout: str = "overlay", callback=None) -> dict:
     """Everything Fit 2D shows after Run: the animation (target log-density contours with each
     model's 1σ/2σ ellipses over the steps, loss curves; or one panel per divergence), the final
-    table (direction, parameters, value in nats, status, estimator), mode metrics where divlab has
+    table (direction, parameters, value in the divergence's unit, status, estimator), mode metrics where divlab has
     them, and what to look for per divergence."""
     from . import app_support as sup
-    from .viz.fit2d import fit2d_animation, fit2d_small_multiples, unit
+    from .viz.fit2d import fit2d_animation, fit2d_small_multiples
 
     if layout not in ("overlay", "panels"):
         raise ValueError(f"fit2d_view(layout={layout!r}): layout must be 'overlay' or 'panels'")
@@ -520,10 +520,7 @@ def fit2d_view(scenario_json: str, layout: str = "overlay", callback=None) -> di
         fig = fit2d_small_multiples(target, results, n_frames=frames, cols=min(3, len(results)))
     else:
         fig = fit2d_animation(target, results, n_frames=frames, show_loss=sc.view.show_loss)
-    rows = sup.fit_rows(results)
-    for row, r in zip(rows, results):  # transport and kernel divergences are not in nats
-        if unit(r.divergence) != "nats" and isinstance(row.get("final value"), str):
-            row["final value"] = row["final value"].replace(" nats", f" ({unit(r.divergence)})")
+    rows = sup.fit_rows(results)  # each final value in its divergence's unit (the registry's)
     return {"scenario": scenario_json, "figure": fig, "table": rows,
             "modes": _modes(target, results), "look_for": _look_for(results)}
 
@@ -578,6 +575,7 @@ def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: i
     from .distributions import MultivariateNormal, from_spec
     from .fit.flow import flow
     from .scenario import _parse_json
+    from .divergences.registry import unit_label
     from .viz.fit2d import unit
     from .viz.flow import FLOW_NAMES, flow_animation
 
@@ -600,10 +598,10 @@ def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: i
         results.append(flow(target, divergence=key, n=n, steps=steps, seed=seed, particles=particles))
     rows = []
     for key, fr in zip(flows, results):
-        u = unit(_flow_loss_key(fr.loss_name))
+        u = unit_label(unit(_flow_loss_key(fr.loss_name)))
         first, final = float(fr.losses[0]), float(fr.losses[-1])
         rows.append({"flow": FLOW_NAMES[key],
-                     "measure (particles vs samples of p)": f"{fr.loss_name} [{u}]",
+                     "measure (particles vs samples of p)": f"{fr.loss_name}" + (f" [{u}]" if u else ""),
                      "at the start": f"{first:.4g}" if math.isfinite(first) else "∞",
                      "at the end": f"{final:.4g}" if math.isfinite(final) else "∞",
                      "status": fr.status, "time [s]": round(float(fr.elapsed_s), 2)})

@@ -80,10 +80,11 @@ def _cmd_list(args, out) -> int:
     rows = []
     for s in catalogue():
         params = ", ".join(f"{p.name}={p.default}" if p.default is not None else p.name for p in s.params) or "-"
-        rows.append([s.key, s.name, s.family, s.behaviour, "yes" if s.symmetric else "no", params,
+        rows.append([s.key, s.name, s.family, s.behaviour, "yes" if s.symmetric else "no", params, s.unit,
                      ", ".join(s.estimators)])
-    print(_table(rows, ["key", "name", "family", "behaviour", "symmetric", "params", "estimators"]), file=out)
-    print("\np is the target, q the model; values in nats. Details: divlab.catalogue().", file=out)
+    print(_table(rows, ["key", "name", "family", "behaviour", "symmetric", "params", "unit", "estimators"]), file=out)
+    print("\np is the target, q the model; log-based divergences in nats (natural logs), the others in the "
+          "unit shown. Details: divlab.catalogue().", file=out)
     return 0
 
 
@@ -195,7 +196,6 @@ def _run_fit(sc, source, args, out, err, fmt) -> int:
     from . import export
     from .divergences.registry import get
     from .scenario import fit_groups, run_scenario
-    from .viz.fit2d import unit
 
     calls = len(fit_groups(sc))
     bar = _Progress(calls * (sc.optimizer.steps + 1), err, enabled=not args.quiet)
@@ -216,18 +216,16 @@ def _run_fit(sc, source, args, out, err, fmt) -> int:
         spec = get(r.divergence)
         value, est, unc, reason = _final_value(target, r)
         val = _fmt(value) + (f" ± {unc:.2g}" if unc and math.isfinite(value) else "")
-        if unit(r.divergence) != "nats":  # transport and kernel divergences have their own units
-            val += f" [{unit(r.divergence)}]"
         cols = [] if wide else [_param(r.params[k]) for k in names]
-        rows.append([r.label, _direction(spec), *cols, val, est, r.status.split(":")[0]])
+        rows.append([r.label, _direction(spec), *cols, val, spec.unit, est, r.status.split(":")[0]])
         if wide:
             notes.append(f"  {r.label}: " + " ".join(f"{k}={_param(v)}" for k, v in r.params.items()))
         if reason:
             notes.append(f"  {r.label}: ∞ because {reason}")
         elif r.diverged:
             notes.append(f"  {r.label}: {r.status}")
-    head = "D at the fit [nats]" if all(unit(r.divergence) == "nats" for r in results) else "D at the fit"
-    print(_table(rows, ["divergence", "direction", *([] if wide else names), head, "estimator", "status"]), file=out)
+    head = ["divergence", "direction", *([] if wide else names), "D at the fit", "unit", "estimator", "status"]
+    print(_table(rows, head), file=out)
     for n in notes:
         print(n, file=out)
     if args.out is not None:
@@ -290,13 +288,13 @@ def _cmd_compare(args, out, err) -> int:
         v = float(e)
         unc = e.uncertainty
         rows.append([spec.key, spec.label(**e.params) if e.params else spec.name, e.estimator, _fmt(v),
-                     f"{unc:.2g}" if unc and math.isfinite(v) else "-", closed])
+                     f"{unc:.2g}" if unc and math.isfinite(v) else "-", spec.unit, closed])
         if e.reason:
             notes.append(f"  {spec.key}: {'∞ because ' if math.isinf(v) else ''}{_one_line(e.reason)}")
         if not args.quiet and time.monotonic() - t0 > 1.0:
             print(f"  ({spec.key}: {time.monotonic() - t0:.1f} s)", file=err)
-    print(f"p = {args.p} (target), q = {args.q} (model); values in nats", file=out)
-    print(_table(rows, ["key", "divergence", "estimator", "value", "±", "closed form"]), file=out)
+    print(f"p = {args.p} (target), q = {args.q} (model); each value in the unit shown", file=out)
+    print(_table(rows, ["key", "divergence", "estimator", "value", "±", "unit", "closed form"]), file=out)
     for n in notes:
         print(n, file=out)
     return 0
@@ -309,7 +307,7 @@ def _cmd_compare(args, out, err) -> int:
 def _parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     ap = _Parser(prog=PROG, formatter_class=fmt,
-                 description="divlab: an explorer of divergence geometry (p is the target, q the model; nats).",
+                 description="divlab: an explorer of divergence geometry (p is the target, q the model; natural logs).",
                  epilog="examples:\n"
                         "  divlab list\n"
                         "  divlab presets\n"

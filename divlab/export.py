@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .divergences.registry import get as get_spec
+
 __all__ = ["to_html", "to_csv", "to_json", "to_gif", "to_png", "render_frame", "fit_figure", "FORMATS", "write"]
 
 FORMATS = ("html", "gif", "png", "csv", "json")
@@ -120,7 +122,7 @@ def to_html(fig, path) -> Path:
 def to_csv(results, path) -> Path:
     """One row per trajectory point: step, divergence (key), label, the model's flat parameters
     (``loc, scale`` for a Normal; ``loc_x, loc_y, scale_x, scale_y, corr`` for a 2D Normal;
-    ``w1.., loc1.., ...`` for a mixture), loss (nats; 'inf' where infinite)."""
+    ``w1.., loc1.., ...`` for a mixture), loss (in the divergence's unit; 'inf' where infinite)."""
     results = _results(results)
     names = list(results[0].trajectory)
     for r in results[1:]:
@@ -281,8 +283,8 @@ class _Canvas:
             q = _density(r.model(i), self.x)
             d.line(list(zip(xs.tolist(), self.py(q).tolist())), fill=col, width=3, joint="curve")
             loss = float(r.losses[i])
-            val = f"{loss:.4g}" if math.isfinite(loss) else "∞"
-            legend.append((f"{r.label}: {val} nats", col))
+            val = get_spec(r.divergence).with_unit(f"{loss:.4g}") if math.isfinite(loss) else "∞"
+            legend.append((f"{r.label}: {val}", col))
         # legend box, top right
         lw = max(int(d.textlength(t, font=self.small)) for t, _ in legend) + 36
         lx, ly = self.x1 - lw - 6, self.y0 + 6
@@ -390,6 +392,7 @@ class _Canvas2D:
     def draw(self, step: int):
         from PIL import Image, ImageDraw
 
+        from .divergences.registry import with_unit
         from .viz.fit2d import unit
 
         img = Image.new("RGB", (W, H), "white")
@@ -409,7 +412,7 @@ class _Canvas2D:
             col = _rgb(_color(r.divergence))
             self._model(d, r.model(i), col)
             loss = float(r.losses[i])
-            val = f"{loss:.4g} {unit(r.divergence)}" if math.isfinite(loss) else "∞"
+            val = with_unit(f"{loss:.4g}", unit(r.divergence)) if math.isfinite(loss) else "∞"
             legend.append((f"{r.label}: {val}", col))
         # frame (drawn over the models so nothing spills onto the ticks), ticks
         d.rectangle([0, 0, W, self.y0 - 1], fill="white")

@@ -45,7 +45,8 @@ if sup.needs_seed(ss, "calc") or "calc_q_family" not in ss:
 st.title("Calculator")
 st.caption("Every divergence between a target p and a model q, with the estimator used and its error bar. Where a "
            "closed form exists for the pair, an independent estimator checks it and the difference |Δ| is shown. "
-           "Direction: p is the target, q the model; density divergences in nats.")
+           "Direction: p is the target, q the model. Units: nats for the log-based divergences (KL, JS, Rényi, "
+           "Bhattacharyya, Cauchy–Schwarz), none for H², TV, χ², α and Tsallis, units of x for transport.")
 
 
 def one(prefix: str, who: str):
@@ -103,5 +104,6 @@ except ValueError as exc:
     st.error(str(exc))
 else:
     st.plotly_chart(viz.error_curve_figure(curve), width="stretch", key="calc_curve")
-    st.caption(f"Reference: {curve['reference']:.6g} nats ({curve['reference_estimator']}). The error falls like "
+    ref = sup.get(curve["key"]).with_unit(f"{curve['reference']:.6g}")
+    st.caption(f"Reference: {ref} ({curve['reference_estimator']}). The error falls like "
                "1/√n while the estimator is unbiased; the reported standard error should track it.")

@@ -76,7 +76,7 @@ if chosen:
     st.plotly_chart(viz.sweep_overlay(target, chosen, param, symbol), width="stretch", key="fam_overlay")
 else:
     st.info(f"Pick at least one {symbol} value to overlay.")
-with st.expander("the sweep as a table (final values D(p‖q) in nats)"):
+with st.expander("the sweep as a table (final values D(p‖q))"):
     st.dataframe(pd.DataFrame(sup.sweep_rows(results, param, symbol)), hide_index=True, width="stretch")
 
 st.subheader("Phase diagram: when does the best fit stop covering both modes?")

@@ -45,7 +45,7 @@ st.title("Flows")
 st.caption("Particles start together and move to the target p. MMD and Sinkhorn flows follow the gradient of a "
            "divergence between the particle cloud and samples of p; SVGD and Langevin use the score ∇log p. The "
            "bottom row tracks a measure between the particles and samples of p per step (MMD², Sinkhorn divergence "
-           "or energy distance, as named in the table, in their own units: not nats).")
+           "or energy distance, as named in the table, each in its own unit: kernel units, squared units of x, units of x).")
 
 st.subheader("Target p")
 modes = ["named shape", "component table"] + (["the scenario's target"] if sc2d is not None else [])

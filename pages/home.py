@@ -38,7 +38,8 @@ divlab fits a model distribution q to a target p by minimizing a divergence, and
 choice of divergence shapes the answer: **mode-seeking** divergences (reverse KL) lock onto one
 mode, **mass-covering** ones (forward KL) stretch over all of them, and the α, Rényi and skew
 families move between the two. **p is the target** (fixed), **q the model** (fitted), every
-divergence is written D(p‖q) and measured in **nats**; infinity is an answer, shown as ∞ with its reason.
+divergence is written D(p‖q); log-based ones (KL, JS, Rényi) are in **nats**, H², TV and χ² have no unit;
+infinity is an answer, shown as ∞ with its reason.
 """
 )
 

@@ -34,8 +34,8 @@ if sup.needs_seed(ss, "land") or "land_key" not in ss:
     ss["land_sep"] = 6.0
 
 st.title("Landscape")
-st.caption("D(p‖q) for every Normal model q = N(μ, σ²), drawn over μ and log σ (colour: log10 of the value in "
-           "nats). Stars are the local optima found from several starts; each start's path is coloured by the "
+st.caption("D(p‖q) for every Normal model q = N(μ, σ²), drawn over μ and log σ (colour: log10 of the value, in "
+           "the divergence's unit). Stars are the local optima found from several starts; each start's path is coloured by the "
            "optimum it reached, so the colours show the basins.")
 
 c1, c2 = st.columns(2)

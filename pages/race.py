@@ -34,7 +34,8 @@ if sup.needs_seed(ss, "race") or "race_divs" not in ss:
 
 st.title("Race")
 st.caption("One target p, one starting model q, up to six divergences: each panel is one fit, and one slider "
-           "(or Play) moves them all together. Values D(p‖q) in nats.")
+           "(or Play) moves them all together. Values D(p‖q) in each divergence's unit: nats for the log-based "
+           "ones (KL, JS, Rényi ...), none for H², TV, χ² and α.")
 try:
     target = sup.target_1d(sc)
 except ValueError as exc:

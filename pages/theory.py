@@ -38,7 +38,7 @@ if sup.needs_seed(ss, "theory") or "theory_keys" not in ss:
 st.title("Theory: why a divergence seeks modes or covers mass")
 st.markdown(
     r"""
-An f-divergence is $D_f(p\|q) = \mathbb{E}_q[f(r)]$ with $r = p/q$ (p the target, q the model, nats).
+An f-divergence is $D_f(p\|q) = \mathbb{E}_q[f(r)]$ with $r = p/q$ (p the target, q the model).
 Its gradient with respect to the model's parameters is
 $\mathbb{E}_q\big[h(r)\,(\nabla_x \log q - \nabla_x \log p)\,\partial x/\partial\theta\big]$ with the **weight**
 $h(r) = r^2 f''(r)$. Where $h$ grows with $r$ (forward KL: $h(r) = r$; Pearson χ²: $h \propto r^2$), regions where

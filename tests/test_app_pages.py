@@ -91,7 +91,7 @@ def test_share_link_restores_exact_state_on_fit1d():
     assert at.session_state["fit1d_steps"] == STEPS
     assert at.session_state[sup.SCENARIO_KEY] == sc  # the page rebuilt exactly the same scenario
     table = final_table(at)
-    assert len(table) == 5 and table["final value"].str.endswith("nats").all()
+    assert len(table) == 5 and table["final value"].str.match(r"^D\(p‖q\) = [-+0-9.e]+$").all()  # α: no unit
 
 
 def test_damaged_link_says_so_and_keeps_the_default():
@@ -267,6 +267,25 @@ def test_calculator_closed_form_agreement_for_two_normals():
     kl = table[table["divergence"] == "KL(p‖q), forward"].iloc[0]
     assert float(kl["value"]) == pytest.approx(0.4431471805599453, rel=1e-5)  # log 2 + 2/8 − 1/2 (6 digits shown)
     assert kl["estimator"] == "closed_form" and "|Δ|" in kl["closed-form check"]
+
+
+def test_calculator_shows_each_divergence_in_its_own_unit():
+    """TV, H², χ² and α are pure numbers: no "nats" in their rows (issue 6); KL's row says nats,
+    the transport rows a length; the Monte Carlo caption names the curve's unit."""
+    at = page("calculator", lesson("two_equal_modes"))
+    table = at.dataframe[0].value
+    by_name = {row["divergence"]: row for _, row in table.iterrows()}
+    assert by_name["KL(p‖q), forward"]["unit"] == "nats"
+    for name in ("Total variation", "Hellinger² (squared)", "Pearson χ²(p‖q)", "α-divergence (Amari)"):
+        row = by_name[name]
+        assert not any("nats" in str(v) for v in row.values), row.to_dict()
+        assert row["unit"] == "dimensionless"
+    assert by_name["Wasserstein W_p"]["unit"] == "units of x"
+    assert any("nats" in c.value and "Reference:" in c.value for c in at.caption)  # the default curve is KL's
+    at.selectbox(key="calc_curve_key").set_value("hellinger").run()
+    ok(at)
+    ref = next(c.value for c in at.caption if c.value.startswith("Reference:"))
+    assert "nats" not in ref.split("(")[0]
 
 
 @pytest.mark.parametrize("lesson_id", ["disjoint_supports", "heavy_tails"])

@@ -113,6 +113,7 @@ def test_run_fits_and_result_rows():
     assert "α=0.5" in table[1]["divergence"]
     assert table[0]["loc"] == results[0].params["loc"]
     assert table[0]["final value"] == f"D(p‖q) = {results[0].final_loss:.6g} nats"
+    assert table[1]["final value"] == f"D(p‖q) = {results[1].final_loss:.6g}"  # the α-divergence has no unit
     with pytest.raises(ValueError, match="at least one divergence"):
         sup.run_fits(rows, [], {"loc": 0.0, "scale": 1.0}, 10, 0.05)
 
@@ -125,13 +126,26 @@ def test_infinite_value_row_says_why():
     assert "p = 0 < q" in value
 
 
-@pytest.mark.parametrize("x, expected", [
-    pytest.param(0.25, "D(p‖q) = 0.25 nats", id="finite"),
-    pytest.param(math.inf, "D(p‖q) = ∞ (why)", id="inf"),
-    pytest.param(math.nan, "D(p‖q) undefined (why)", id="nan"),
+@pytest.mark.parametrize("x, unit, expected", [
+    pytest.param(0.25, "nats", "D(p‖q) = 0.25 nats", id="finite"),
+    pytest.param(0.25, "dimensionless", "D(p‖q) = 0.25", id="dimensionless"),
+    pytest.param(1.5, "squared units of x", "D(p‖q) = 1.5 squared units of x", id="squared-length"),
+    pytest.param(math.inf, "nats", "D(p‖q) = ∞ (why)", id="inf"),
+    pytest.param(math.nan, "dimensionless", "D(p‖q) undefined (why)", id="nan"),
 ])
-def test_format_value(x, expected):
-    assert sup.format_value(x, "why") == expected
+def test_format_value(x, unit, expected):
+    assert sup.format_value(x, "why", unit=unit) == expected
+
+
+def test_result_rows_use_the_registry_unit_of_each_divergence():
+    """TV and H² are pure numbers: their final values carry no 'nats' (issue 6); KL's do."""
+    results = sup.run_fits([row(loc=1.0)], [("kl", {}), ("tv", {}), ("hellinger", {}), ("pearson", {})],
+                           {"loc": 0.0, "scale": 1.0}, 10, 0.05)
+    values = {r.divergence: v["final value"] for r, v in zip(results, sup.result_rows(results))}
+    assert values["kl"].endswith(" nats")
+    for key in ("tv", "hellinger", "pearson"):
+        assert "nats" not in values[key] and values[key].startswith("D(p‖q) = "), values[key]
+        float(values[key].split("= ", 1)[1])  # just the number
 
 
 # ------------------------------------------------------------------ scenario state (issue 6)
@@ -318,6 +332,8 @@ def test_calculator_rows_closed_forms_agree_with_quadrature():
         assert rows[key]["estimator"] == "closed_form"
         assert rows[key]["check_delta"] < 1e-8, key
     assert rows["kl"]["unit"] == "nats" and rows["wasserstein"]["unit"] == "units of x"
+    assert rows["tv"]["unit"] == rows["hellinger"]["unit"] == rows["pearson"]["unit"] == "dimensionless"
+    assert all(r["unit"] == dl.divergences.get(k).unit for k, r in rows.items())
     assert "sinkhorn" not in rows and "f_divergence" not in rows
     assert all(not (isinstance(r["number"], float) and math.isnan(r["number"])) for r in rows.values() if "number" in r)
 

@@ -192,6 +192,53 @@ def test_compare(tmp_path, capsys):
     assert "1.41421" in rows["wasserstein"]  # Bures: W2(N(0,1), N(1,4)) = sqrt(1 + (2 - 1)^2)
 
 
+def _columns(lines, header_start):
+    """Rows of a CLI table as dicts, the columns cut where the dashes under the header are."""
+    import re
+
+    i = next(k for k, line in enumerate(lines) if line.startswith(header_start))
+    spans = [m.span() for m in re.finditer(r"-+", lines[i + 1])]
+    spans[-1] = (spans[-1][0], None)
+    names = [lines[i][a:b].strip() for a, b in spans]
+    rows = []
+    for line in lines[i + 2:]:
+        if not line.strip() or line.startswith(" "):
+            break
+        rows.append({n: line[a:b].strip() for n, (a, b) in zip(names, spans)})
+    return rows
+
+
+def test_units_come_from_the_registry(tmp_path, capsys):
+    """list, compare and fit label each value with its divergence's unit: nats for KL, no nats
+    for TV and H² (pure numbers), a squared length for Sinkhorn (issue 6)."""
+    from divlab.divergences import get, keys
+
+    assert main(["list"]) == 0
+    rows = {r["key"]: r for r in _columns(capsys.readouterr().out.splitlines(), "key")}
+    assert set(rows) == set(keys()) and all(r["unit"] == get(k).unit for k, r in rows.items())
+    assert rows["kl"]["unit"] == "nats" and rows["tv"]["unit"] == rows["hellinger"]["unit"] == "dimensionless"
+    assert rows["sinkhorn"]["unit"] == "squared units of x"
+
+    p, q = tmp_path / "p.json", tmp_path / "q.json"
+    p.write_text(json.dumps({"type": "normal", "loc": 0.0, "scale": 1.0}))
+    q.write_text(json.dumps({"type": "normal", "loc": 1.0, "scale": 2.0}))
+    assert main(["compare", str(p), str(q), "--only", "kl,tv,hellinger,pearson,wasserstein"]) == 0
+    text = capsys.readouterr().out
+    assert "values in nats" not in text
+    rows = {r["key"]: r for r in _columns(text.splitlines(), "key")}
+    assert rows["kl"]["unit"] == "nats" and rows["wasserstein"]["unit"] == "units of x"
+    for key in ("tv", "hellinger", "pearson"):
+        assert "nats" not in " ".join(rows[key].values()) and rows[key]["unit"] == "dimensionless", rows[key]
+
+    assert main(["fit", "--preset", "two_equal_modes", "--divergence", "kl,tv,hellinger", "--steps", "5",
+                 "--quiet"]) == 0
+    rows = {r["divergence"]: r for r in _columns(capsys.readouterr().out.splitlines(), "divergence")}
+    assert all("[nats]" not in name for r in rows.values() for name in r)  # no header claims one unit for all
+    assert rows["KL(p‖q), forward"]["unit"] == "nats"
+    for name in ("Total variation", "Hellinger² (squared)"):
+        assert "nats" not in " ".join(rows[name].values()) and rows[name]["unit"] == "dimensionless"
+
+
 def test_compare_all_density_divergences_with_disjoint_supports(tmp_path, capsys):
     p, q = tmp_path / "p.json", tmp_path / "q.json"
     p.write_text(json.dumps({"type": "uniform", "low": 0.0, "high": 1.0}))

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 import divlab as dl
 from divlab import app_support as sup
 from divlab import limits
+from divlab.divergences.registry import UNITS
 from divlab.scenario import MAX_BYTES, Scenario, check_json_text, presets
 
 SCALE = float(os.environ.get("DIVLAB_FUZZ_SCALE", "1"))
@@ -419,14 +420,14 @@ def test_component_table_parsing(rows):
 
 @fuzz(200)
 @given(x=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6)),
-       reason=st.text(max_size=20))
-def test_format_value_never_shows_nan_as_a_number(x, reason):
-    s = sup.format_value(x, reason)
+       reason=st.text(max_size=20), unit=st.sampled_from(UNITS))
+def test_format_value_never_shows_nan_as_a_number(x, reason, unit):
+    s = sup.format_value(x, reason, unit=unit)
     assert "nan" not in s.lower().replace(reason.lower(), "")
     if math.isinf(float(x)):
         assert "∞" in s
     elif not math.isnan(float(x)):
-        assert s.endswith("nats")
+        assert s.endswith(unit) if unit != "dimensionless" else s.endswith(f"{float(x):.6g}")
 
 
 @fuzz(150)

@@ -167,7 +167,8 @@ def estimate(p, q, divergence="kl", estimator: str = "auto", *, grid: Grid | Non
 
 
 def divergence(p, q, divergence="kl", estimator: str = "auto", **kwargs) -> torch.Tensor:
-    """D(p‖q) in nats as a tensor (differentiable where the inputs are). See :func:`estimate`."""
+    """D(p‖q) as a tensor, in the divergence's unit (``get(key).unit``: nats for the log-based
+    ones), differentiable where the inputs are. See :func:`estimate`."""
     return estimate(p, q, divergence, estimator, **kwargs).value
 
 

@@ -15,7 +15,8 @@ __all__ = ["Estimate"]
 class Estimate:
     """A divergence value with its provenance and uncertainty.
 
-    - ``value``: 0-dim (or batched) tensor in nats, differentiable where the inputs are.
+    - ``value``: 0-dim (or batched) tensor in the divergence's unit (nats for the log-based ones,
+      see :attr:`DivergenceSpec.unit`), differentiable where the inputs are.
     - ``stderr``: statistical standard error (Monte Carlo / sample estimators); 0 otherwise.
     - ``error``: deterministic numerical error estimate (quadrature: |I_h − I_2h|); 0 for
       closed forms.
@@ -59,4 +60,8 @@ class Estimate:
     def __repr__(self) -> str:
         unc = f" ± {self.uncertainty:.2g}" if self.uncertainty else ""
         why = f" ({self.reason})" if self.reason else ""
-        return f"Estimate({self.divergence}{self.params or ''} = {float(self):.10g}{unc} nats via {self.estimator}{why})"
+        from ..divergences.registry import _REGISTRY, unit_suffix
+
+        spec = _REGISTRY.get(self.divergence)
+        u = unit_suffix(spec.unit) if spec is not None else ""
+        return f"Estimate({self.divergence}{self.params or ''} = {float(self):.10g}{unc}{u} via {self.estimator}{why})"

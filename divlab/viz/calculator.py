@@ -6,6 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..distributions import Distribution
+from ..divergences.registry import get as get_spec
+from ..divergences.registry import unit_label
 from .fit1d import TARGET_COLOR, TARGET_FILL, _density
 
 __all__ = ["pair_figure", "error_curve_figure"]
@@ -33,16 +35,18 @@ def error_curve_figure(curve: dict) -> go.Figure:
     n = np.asarray(curve["n"], dtype=float)
     err = np.asarray(curve["abs_error"], dtype=float)
     se = np.asarray(curve["stderr"], dtype=float)
+    unit = unit_label(get_spec(curve["key"]).unit) if curve.get("key") else ""  # the curve's divergence's unit
+    u = f" ({unit})" if unit else ""
     fig = go.Figure([
-        go.Scatter(x=n, y=err, mode="lines+markers", name="mean |estimate − reference| (nats)",
+        go.Scatter(x=n, y=err, mode="lines+markers", name=f"mean |estimate − reference|{u}",
                    line={"color": "#1f77b4"}),
-        go.Scatter(x=n, y=se, mode="lines+markers", name="mean reported standard error (nats)",
+        go.Scatter(x=n, y=se, mode="lines+markers", name=f"mean reported standard error{u}",
                    line={"color": "#ff7f0e", "dash": "dash"}),
     ])
     if len(n) and se[0] > 0:
         fig.add_trace(go.Scatter(x=n, y=se[0] * np.sqrt(n[0] / n), mode="lines", name="∝ 1/√n",
                                  line={"color": "#999", "dash": "dot"}))
     fig.update_layout(template="plotly_white", height=340, margin={"l": 50, "r": 10, "t": 10, "b": 40},
-                      xaxis={"type": "log", "title": "samples n"}, yaxis={"type": "log", "title": "error (nats)"},
+                      xaxis={"type": "log", "title": "samples n"}, yaxis={"type": "log", "title": f"error{u}"},
                       legend={"orientation": "h", "y": -0.25})
     return fig

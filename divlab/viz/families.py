@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..distributions import Distribution
+from ..divergences.registry import get as get_spec
 from ..fit import FitResult
 from .fit1d import TARGET_COLOR, TARGET_FILL, _density
 from .race import model_x_grid
@@ -48,7 +49,7 @@ def sweep_animation(target: Distribution, results: Sequence[FitResult], param: s
 
     def model_trace(i: int) -> go.Scatter:
         r = results[i]
-        val = f"{losses[i]:.4g} nats" if math.isfinite(losses[i]) else "∞"
+        val = get_spec(r.divergence).with_unit(f"{losses[i]:.4g}") if math.isfinite(losses[i]) else "∞"
         return go.Scatter(x=x, y=_density(r.model(), x), mode="lines", name=f"best q at {sym}={vals[i]:.3g}",
                           line={"color": "#d62728", "width": 3},
                           hovertemplate=f"{r.label}: D(p‖q) = {val}<br>x=%{{x:.3g}}, q(x)=%{{y:.4g}}<extra></extra>")
@@ -100,7 +101,7 @@ def sweep_overlay(target: Distribution, results: Sequence[FitResult], param: str
                                fillcolor=TARGET_FILL, line={"color": TARGET_COLOR, "width": 1.5}))
     for r, color in zip(results, param_colors(len(results))):
         v = _params_of(r, param)
-        val = f"{r.final_loss:.4g} nats" if math.isfinite(r.final_loss) else "∞"
+        val = get_spec(r.divergence).with_unit(f"{r.final_loss:.4g}") if math.isfinite(r.final_loss) else "∞"
         fig.add_trace(go.Scatter(x=x, y=_density(r.model(), x), mode="lines", name=f"{sym} = {v:g}",
                                  line={"color": color, "width": 2},
                                  hovertemplate=f"{r.label}: D(p‖q) = {val}<extra></extra>"))

@@ -1,7 +1,9 @@
 """Figures for 1D fits: the target density, loss curves, and an animated fit.
 
 Conventions follow the rest of divlab: ``p`` is the target (shaded), ``q`` the model (one line
-per divergence, labelled with :attr:`FitResult.label`, which names the direction), values in nats.
+per divergence, labelled with :attr:`FitResult.label`, which names the direction), values in
+each divergence's unit (the registry's :attr:`~divlab.divergences.registry.DivergenceSpec.unit`:
+nats for the log-based ones, none for H², TV, χ², ...).
 Each divergence key has one fixed colour (:func:`color_for`), so the same divergence looks the
 same in every figure.
 """
@@ -17,6 +19,8 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..distributions import Distribution
+from ..divergences.registry import get as get_spec
+from ..divergences.registry import unit_label, unit_suffix
 from ..fit import FitResult
 
 __all__ = ["COLORS", "color_for", "x_grid", "frame_steps", "density_figure", "loss_figure", "fit_animation"]
@@ -113,6 +117,13 @@ def _styles(results: Sequence[FitResult]) -> list[dict]:
     return out
 
 
+def loss_title(results: Sequence[FitResult], text: str = "D(p‖q)") -> str:
+    """``text`` with the units of the results' divergences in brackets: ``D(p‖q) [nats]``,
+    ``D(p‖q) [nats; no unit]`` for KL with TV, plain ``D(p‖q)`` when all are dimensionless."""
+    units = unit_label(sorted({get_spec(r.divergence).unit for r in results}))
+    return f"{text} [{units}]" if units else text
+
+
 def _check_results(results) -> list[FitResult]:
     results = [results] if isinstance(results, FitResult) else list(results)
     if not results:
@@ -146,7 +157,7 @@ def loss_figure(results) -> go.Figure:
     for r, style in zip(results, _styles(results)):
         fig.add_trace(go.Scatter(x=np.arange(len(r.losses)), y=_finite_or_none(r.losses), mode="lines",
                                  name=r.label, line=style, legendgroup=r.label))
-    fig.update_layout(xaxis_title="step", yaxis_title="D(p‖q) [nats]", template="plotly_white",
+    fig.update_layout(xaxis_title="step", yaxis_title=loss_title(results), template="plotly_white",
                       margin={"l": 40, "r": 10, "t": 30, "b": 40})
     if _log_y(results):
         fig.update_yaxes(type="log")
@@ -198,11 +209,12 @@ def fit_animation(target: Distribution, results, n_frames: int = 60, x=None) -> 
                 continue
             out.append(go.Scatter(x=[i], y=[y if math.isfinite(y) else None], mode="markers", showlegend=False,
                                   legendgroup=r.label, marker={"color": style["color"], "size": 10},
-                                  hovertemplate=f"{r.label}<br>step %{{x}}: %{{y:.4g}} nats<extra></extra>"))
+                                  hovertemplate=(f"{r.label}<br>step %{{x}}: %{{y:.4g}}"
+                                                 f"{unit_suffix(get_spec(r.divergence).unit)}<extra></extra>")))
         return out
 
     fig = make_subplots(rows=1, cols=2, column_widths=[0.58, 0.42], horizontal_spacing=0.08,
-                        subplot_titles=("target p and model q", "D(p‖q) per step [nats]"))
+                        subplot_titles=("target p and model q", loss_title(results, "D(p‖q) per step")))
     fig.add_trace(_target_trace(target, x), row=1, col=1)
     for tr in model_traces(steps[0]):
         fig.add_trace(tr, row=1, col=1)

@@ -1,7 +1,8 @@
 """Figures for 2D fits: target log-density contours, the model drawn over them, loss curves.
 
 Conventions as in :mod:`divlab.viz.fit1d`: ``p`` is the target (grey filled contours of
-log p), ``q`` the model (one colour per divergence, :func:`~divlab.viz.color_for`), values in nats.
+log p), ``q`` the model (one colour per divergence, :func:`~divlab.viz.color_for`), values in
+each divergence's unit (:attr:`~divlab.divergences.registry.DivergenceSpec.unit`).
 Figures are family-agnostic: a model is drawn from ``res.model(step)``. A Gaussian model (or a
 mixture of Gaussians) is drawn as its 1σ (solid) and 2σ (dotted) ellipses, one pair per
 component, with the component means as markers; any other model as contour lines of its density.
@@ -19,9 +20,11 @@ import torch
 from plotly.subplots import make_subplots
 
 from ..distributions import Distribution, Empirical, Mixture
-from .fit1d import _check_results, _finite_or_none, _log_y, _styles, color_for, frame_steps
+from ..divergences.registry import get as get_spec
+from ..divergences.registry import unit_suffix, with_unit
+from .fit1d import _check_results, _finite_or_none, _log_y, _styles, color_for, frame_steps, loss_title
 
-__all__ = ["unit", "UNITS", "xy_grid", "log_density_grid", "ellipse", "gaussian_parts", "target_contour", "target_figure2d",
+__all__ = ["unit", "xy_grid", "log_density_grid", "ellipse", "gaussian_parts", "target_contour", "target_figure2d",
            "fit2d_animation", "fit2d_small_multiples", "N_XY", "LOG_RANGE"]
 
 #: grid points per axis of the contour plots
@@ -30,19 +33,13 @@ N_XY = 121
 #: share the lightest colour; they are still drawn, never clipped away)
 LOG_RANGE = 12.0
 TARGET_SCALE = [[0.0, "rgb(250, 250, 250)"], [0.5, "rgb(200, 200, 200)"], [1.0, "rgb(90, 90, 90)"]]
-#: units of the divergences that are not in nats (transport costs and kernel discrepancies)
-UNITS = {"sinkhorn": "squared distance", "wasserstein": "distance", "sliced_wasserstein": "distance",
-         "mmd": "kernel units", "energy": "distance"}
-
-
 def unit(key: str) -> str:
-    """The unit of divergence ``key``'s values: nats for density divergences, else its own."""
-    return UNITS.get(key, "nats")
+    """The unit of divergence ``key``'s values, from the registry (:attr:`DivergenceSpec.unit`)."""
+    return get_spec(key).unit
 
 
 def _loss_axis(results) -> str:
-    units = sorted({unit(r.divergence) for r in results})
-    return f"D(p‖q) per step [{'; '.join(units)}]"
+    return loss_title(results, "D(p‖q) per step")
 
 
 _FRAME_ARGS = {"frame": {"duration": 80, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
@@ -212,7 +209,7 @@ def _model_traces(r, step: int, style: dict, xs, ys, style_mode: str, showlegend
     parts = gaussian_parts(q) if style_mode != "contour" else None
     color = style["color"]
     loss = float(r.losses[i])
-    val = f"{loss:.4g} {unit(r.divergence)}" if math.isfinite(loss) else "∞"
+    val = with_unit(f"{loss:.4g}", unit(r.divergence)) if math.isfinite(loss) else "∞"
     tip = f"{r.label}<br>step {i}: D = {val}<extra></extra>"
     if parts is not None:
         x1, y1 = _ellipse_xy(parts, 1.0)
@@ -248,7 +245,7 @@ def _markers(r, step: int, style: dict) -> go.Scatter:
     y = float(r.losses[i])
     return go.Scatter(x=[i], y=[y if math.isfinite(y) else None], mode="markers", showlegend=False,
                       legendgroup=r.label, marker={"color": style["color"], "size": 10},
-                      hovertemplate=f"{r.label}<br>step %{{x}}: %{{y:.4g}} {unit(r.divergence)}<extra></extra>")
+                      hovertemplate=f"{r.label}<br>step %{{x}}: %{{y:.4g}}{unit_suffix(unit(r.divergence))}<extra></extra>")
 
 
 def _controls(steps: list[int], slider_y: float = -0.12, button_y: float = 1.16) -> dict:

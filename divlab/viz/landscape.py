@@ -8,6 +8,8 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from ..divergences.registry import get as get_spec
+
 __all__ = ["landscape_figure", "BASIN_COLORS"]
 
 BASIN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
@@ -27,6 +29,7 @@ def landscape_figure(land, optima=None, title: str = "") -> go.Figure:
         colorbar={"title": "log10 D"}, name=f"D(p‖q) [{land.divergence}]",
         hovertemplate="μ=%{x:.3g}<br>log σ=%{y:.3g}<br>log10 D=%{z:.3g}<extra></extra>"))
     if optima is not None:
+        spec = get_spec(land.divergence)
         fits = getattr(optima, "fits", [])
         owner = {}
         for k, o in enumerate(optima):
@@ -46,7 +49,7 @@ def landscape_figure(land, optima=None, title: str = "") -> go.Figure:
                                          hovertemplate=f"start {i}: μ=%{{x:.3g}}, log σ=%{{y:.3g}}<extra></extra>"))
         for k, o in enumerate(optima):
             color = "gold" if o.is_global else BASIN_COLORS[k % len(BASIN_COLORS)]
-            val = f"{o.value:.4g} nats" if math.isfinite(o.value) else "∞"
+            val = spec.with_unit(f"{o.value:.4g}") if math.isfinite(o.value) else "∞"
             label = (f"{'global' if o.is_global else 'local'} optimum {k + 1}: μ={o.params['loc']:.3g}, "
                      f"σ={o.params['scale']:.3g}, D(p‖q)={val}, basin {100 * o.share:.0f}% of starts")
             fig.add_trace(go.Scatter(x=[o.params["loc"]], y=[math.log(o.params["scale"])], mode="markers",

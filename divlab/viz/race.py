@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..distributions import Distribution
+from ..divergences.registry import get as get_spec
 from ..fit import FitResult
 from .fit1d import TARGET_COLOR, TARGET_FILL, _check_results, _density, _styles, frame_steps
 
@@ -69,7 +70,7 @@ def race_animation(target: Distribution, results, n_frames: int = 40, cols: int 
         i = min(step, len(r.losses) - 1)
         y = _density(r.model(i), x)
         loss = float(r.losses[i])
-        val = f"{loss:.4g} nats" if math.isfinite(loss) else "∞"
+        val = get_spec(r.divergence).with_unit(f"{loss:.4g}") if math.isfinite(loss) else "∞"
         return go.Scatter(x=x, y=y, mode="lines", name=r.label, legendgroup=r.label, showlegend=step == steps[0],
                           line={**styles[k], "width": 2.5},
                           hovertemplate=f"{r.label}<br>step {i}: D(p‖q) = {val}<br>x=%{{x:.3g}}, q(x)=%{{y:.4g}}"
