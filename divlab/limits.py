@@ -156,12 +156,13 @@ def describe(environ=None) -> str:
 # ---------------------------------------------------------------------------------------------
 
 class RunStopped(Exception):
-    """A run that a :class:`RunGuard` stopped, carrying what was computed (``partial``) and the
-    notice to show. Raised from inside a cached function so that a partial run is never cached."""
+    """A run that a :class:`RunGuard` stopped, carrying what was computed (``partial``), the
+    notice to show and the guard's ``reason`` ("budget", "stop" or None if unknown). Raised from
+    inside a cached function so that a partial run is never cached."""
 
-    def __init__(self, partial, notice: str):
+    def __init__(self, partial, notice: str, reason: str | None = None):
         super().__init__(notice)
-        self.partial, self.notice = partial, notice
+        self.partial, self.notice, self.reason = partial, notice, reason
 
 
 class RunGuard:
@@ -225,7 +226,7 @@ class RunGuard:
             return value
         self.partial = value
         self._ended.set()
-        raise RunStopped(value, self.notice)
+        raise RunStopped(value, self.notice, self.reason)
 
     def end(self) -> None:
         """Mark the run as over (however it ended): :meth:`wait` returns."""
@@ -283,9 +284,9 @@ def shared_run(key, compute):
     """``compute()`` once for concurrent callers with the same ``key`` (e.g. a class opening the
     same lesson at once): the first caller computes, the others wait for it and receive the same
     value, or the same :class:`RunStopped` (with its partial result) or ``ValueError``. If the
-    first caller ends any other way (its visitor navigated away), a waiting caller computes
-    itself. Not a cache: the key is forgotten as soon as the first caller finishes (a page's
-    ``st.cache_data`` keeps the value)."""
+    first caller ends any other way (its visitor navigated away, or clicked Stop: a RunStopped
+    with reason "stop"), a waiting caller computes itself. Not a cache: the key is forgotten as
+    soon as the first caller finishes (a page's ``st.cache_data`` keeps the value)."""
     with _flights_lock:
         flight = _flights.get(key)
         leader = flight is None
@@ -305,8 +306,9 @@ def shared_run(key, compute):
     flight.done.wait()
     if flight.error is None:
         return flight.value
-    if isinstance(flight.error, RunStopped):  # a fresh exception per waiting thread
-        raise RunStopped(flight.error.partial, flight.error.notice)
-    if isinstance(flight.error, ValueError):
-        raise ValueError(str(flight.error))
+    error = flight.error
+    if isinstance(error, RunStopped) and error.reason != "stop":  # one visitor's Stop is not the others'
+        raise RunStopped(error.partial, error.notice, error.reason)  # a fresh exception per waiting thread
+    if isinstance(error, ValueError):
+        raise ValueError(str(error))
     return shared_run(key, compute)

@@ -167,6 +167,28 @@ def test_shared_run_hands_a_stopped_run_and_errors_to_the_waiting_callers():
     assert all(isinstance(e, ValueError) and "optimizer.lr" in str(e) for e in errors)
 
 
+def test_shared_run_waiters_compute_themselves_when_the_first_callers_visitor_clicked_stop():
+    import threading
+    import time
+
+    calls = []
+    lock = threading.Lock()
+
+    def compute():
+        with lock:
+            calls.append(1)
+            first = len(calls) == 1
+        time.sleep(0.2)
+        if first:  # the first caller's visitor stops it: the partial run is that visitor's only
+            raise limits.RunStopped({"table": [1]}, "Stopped after 0.2 s, as you asked.", "stop")
+        return {"value": 7}
+
+    out, errors = _crowd(5, "lesson-stop", compute)
+    stopped = [e for e in errors if e is not None]
+    assert len(stopped) == 1 and isinstance(stopped[0], limits.RunStopped) and stopped[0].reason == "stop"
+    assert sum(o == {"value": 7} for o in out) == 4 and len(calls) >= 2
+
+
 def test_shared_run_waiters_compute_themselves_when_the_first_caller_is_interrupted():
     import threading
     import time
