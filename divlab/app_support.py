@@ -1274,15 +1274,17 @@ def run_guarded(state, guard_key: str, share_key, compute, *, stop_requested=Non
         if on_start is not None:
             on_start(guard)
         try:
-            return limits.shared_run(share_key, lambda: compute(guard))
+            view = limits.shared_run(share_key, lambda: compute(guard))
         except limits.RunStopped as stopped:
-            return dict(stopped.partial, stopped=stopped.notice)
+            view = dict(stopped.partial, stopped=stopped.notice)
     finally:
         guard.end()
-        # a run Streamlit has stopped cannot touch session state any more (each access raises its
-        # StopException): the guard then stays for keep_stopped_run of the run that replaced it
-        if state.get(guard_key) is guard:
-            del state[guard_key]
+    # Streamlit ends a script run it was asked to stop or rerun at its next Streamlit call or
+    # session-state access (StopException, RerunException; perhaps already in the cache's spinner
+    # above): the guard then stays in state, for keep_stopped_run of the run that follows
+    if state.get(guard_key) is guard:
+        del state[guard_key]
+    return view
 
 
 def keep_stopped_run(state, guard_key: str, last_key: str, wait_s: float = STOP_WAIT_S) -> None:
