@@ -263,3 +263,147 @@ def test_flow_animation_bad_input():
         flow_animation(p, [])
     with pytest.raises(ValueError, match="at most 6 side by side"):
         flow_animation(p, fl * 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# layout of every animated figure (1D and 2D): legend, Play/Pause and slider never overlap
+# ---------------------------------------------------------------------------------------------
+#
+# Boxes in paper coordinates (fractions of the plot area's height, 0 = its bottom, 1 = its top)
+# from the layout's y / yanchor and pixel heights measured in Chromium (plotly.js 3,
+# plotly_white, 12 px font), divided by the plot area's height (layout height minus margins).
+# Written independently of divlab.viz.layout, from plotly's own defaults.
+
+_PLOTLY_MARGIN = {"t": 100, "b": 80}   # plotly.js defaults
+_SLIDER_LINES_PX = 15 + 14             # current-value line + tick-label line (12 px font)
+_LEGEND_ROW_PX = 29
+_BUTTONS_PX = 33
+_AXIS_TITLE_PX = 43                    # x tick labels and axis title: the title's bottom edge
+_TICK_LABELS_PX = 22                   # x tick labels only
+_WIDTH_PX = 1000                       # about the app's wide main column
+
+
+def _plot_px(fig):
+    m = fig.layout.margin
+    t = m.t if m.t is not None else _PLOTLY_MARGIN["t"]
+    b = m.b if m.b is not None else _PLOTLY_MARGIN["b"]
+    return (fig.layout.height or 450) - t - b, t, b
+
+
+def _box(y, anchor, height_px, plot_px):
+    """(bottom, top) of a box of ``height_px`` anchored at paper ``y``."""
+    h = height_px / plot_px
+    if anchor in (None, "auto"):  # plotly's auto anchor
+        anchor = "top" if y >= 2 / 3 else ("bottom" if y <= 1 / 3 else "middle")
+    return {"top": (y - h, y), "bottom": (y, y + h), "middle": (y - h / 2, y + h / 2)}[anchor]
+
+
+def _slider_box(fig, plot_px):
+    s = fig.layout.sliders[0]
+    pad_t = s.pad.t if s.pad and s.pad.t is not None else 20
+    pad_b = s.pad.b if s.pad and s.pad.b is not None else 0
+    cv = s.currentvalue
+    offset = cv.offset if cv is not None and cv.offset is not None else 10
+    visible = cv is None or cv.visible is None or cv.visible
+    ticklen = s.ticklen if s.ticklen is not None else 7
+    px = pad_t + pad_b + (offset if visible else 0) + 25 + ticklen + _SLIDER_LINES_PX - (0 if visible else 15)
+    return _box(s.y if s.y is not None else 0.0, s.yanchor or "top", px, plot_px)
+
+
+def _legend_box(fig, plot_px):
+    names = [d.name or "" for d in fig.data if d.showlegend is not False and (d.showlegend or d.name)]
+    lg = fig.layout.legend
+    if lg.orientation == "h":
+        l, r = fig.layout.margin.l or 80, fig.layout.margin.r or 80
+        rows, used = 1, 0
+        for n in names:
+            w = 40 + 6.5 * len(n)
+            if used and used + w > _WIDTH_PX - l - r:
+                rows, used = rows + 1, 0
+            used += w
+    else:
+        rows = len(names)
+    y = lg.y if lg.y is not None else 1.0
+    return _box(y, lg.yanchor, rows * _LEGEND_ROW_PX, plot_px)
+
+
+def _buttons_box(fig, plot_px):
+    u = fig.layout.updatemenus[0]
+    return _box(u.y if u.y is not None else 1.0, u.yanchor or "top", _BUTTONS_PX, plot_px)
+
+
+def _apart(a, b) -> bool:
+    return a[1] <= b[0] or b[1] <= a[0]
+
+
+def _animated_figures():
+    from divlab import viz
+
+    p1 = dl.Mixture([dl.Normal(-3.0, 1.0), dl.Normal(3.0, 1.0)], weights=[0.5, 0.5])
+    two = list(dl.fit(p1, divergence=["kl", "reverse_kl"], steps=8, init={"loc": 1.0, "scale": 1.0}))
+    six = list(dl.fit(p1, divergence=["kl", "reverse_kl", "js", "tv", "hellinger", "alpha"], steps=8,
+                      init={"loc": 1.0, "scale": 1.0}))
+    sweep = list(dl.sweep(p1, "normal", "alpha", param="alpha", values=[0.1, 0.5, 0.9], steps=8))
+    p2 = dl.MultivariateNormal([0.0, 0.0], [[1.0, 0.3], [0.3, 0.5]])
+    r2 = [_mvn_result("kl"), _mvn_result("reverse_kl"), _mvn_result("js"), _mvn_result("tv")]
+    _, fl = _flows()
+    figs = {
+        "fit_animation (2 fits)": viz.fit_animation(p1, two, n_frames=5),
+        "fit_animation (6 fits)": viz.fit_animation(p1, six, n_frames=5),
+        "race_animation (2 panels)": viz.race_animation(p1, two, n_frames=5),
+        "race_animation (6 panels)": viz.race_animation(p1, six, n_frames=5),
+        "sweep_animation": viz.sweep_animation(p1, sweep, "alpha", "α"),
+        "fit2d_animation": fit2d_animation(p2, r2[:2], n_frames=5),
+        "fit2d_animation (no loss)": fit2d_animation(p2, r2[:2], n_frames=5, show_loss=False),
+        "fit2d_small_multiples (1 row)": fit2d_small_multiples(p2, r2[:2], n_frames=5),
+        "fit2d_small_multiples (2 rows)": fit2d_small_multiples(p2, r2, n_frames=5, cols=2),
+        "flow_animation": flow_animation(p2, fl),
+    }
+    assert list(figs) == ANIMATED
+    return figs
+
+
+@pytest.fixture(scope="module")
+def animated():
+    return _animated_figures()
+
+
+ANIMATED = ["fit_animation (2 fits)", "fit_animation (6 fits)", "race_animation (2 panels)",
+            "race_animation (6 panels)", "sweep_animation", "fit2d_animation", "fit2d_animation (no loss)",
+            "fit2d_small_multiples (1 row)", "fit2d_small_multiples (2 rows)", "flow_animation"]
+
+
+@pytest.mark.parametrize("name", ANIMATED)
+def test_legend_slider_and_buttons_do_not_overlap(animated, name):
+    """Issue 6: the legend sat on the slider's tick labels (Fit 1D, Fit 2D, Flows) and on the Play
+    button (Race). Each box must be apart from the others, the controls below the x-axis titles,
+    and all of them inside the margins (else plotly grows the margins and moves them)."""
+    fig = animated[name]
+    plot_px, top_px, bottom_px = _plot_px(fig)
+    legend, slider, buttons = _legend_box(fig, plot_px), _slider_box(fig, plot_px), _buttons_box(fig, plot_px)
+    assert _apart(legend, slider), f"{name}: legend {legend} overlaps the slider {slider}"
+    assert _apart(legend, buttons), f"{name}: legend {legend} overlaps Play/Pause {buttons}"
+    assert _apart(buttons, slider), f"{name}: Play/Pause {buttons} overlaps the slider {slider}"
+    titled = any(getattr(fig.layout[k].title, "text", None) for k in fig.layout if k.startswith("xaxis"))
+    below_axis = -(_AXIS_TITLE_PX if titled else _TICK_LABELS_PX) / plot_px
+    for what, box in (("legend", legend), ("slider", slider), ("buttons", buttons)):
+        assert box[0] >= 1.0 or box[1] <= below_axis, f"{name}: the {what} {box} is over the plot or its x-axis title"
+        assert -bottom_px / plot_px - 1e-9 <= box[0] and box[1] <= 1 + top_px / plot_px + 1e-9, \
+            f"{name}: the {what} {box} is outside the margins"
+
+
+def test_animation_layout_reserves_legend_rows_and_checks_its_input():
+    from divlab.viz.layout import animation_layout, legend_rows
+
+    one = animation_layout(["0", "1"], plot_height=300, legend_names=["target p", "KL(p‖q), forward"])
+    many = animation_layout(["0", "1"], plot_height=300, legend_names=[f"divergence number {k}" for k in range(12)])
+    assert legend_rows([f"divergence number {k}" for k in range(12)]) > 1
+    extra = many["margin"]["t"] - one["margin"]["t"]
+    assert extra > 0 and many["height"] - one["height"] == extra  # the plot area keeps its height
+    assert [s["label"] for s in one["sliders"][0]["steps"]] == ["0", "1"]
+    assert [b["label"] for b in animation_layout(["0"], plot_height=100, pause=False)["updatemenus"][0]["buttons"]] == [
+        "▶ Play"]
+    with pytest.raises(ValueError, match="2 labels for 1 frames"):
+        animation_layout(["0"], plot_height=100, labels=["a", "b"])
+    with pytest.raises(ValueError, match="plot_height"):
+        animation_layout(["0"], plot_height=0)

@@ -15,6 +15,7 @@ from ..divergences.registry import get as get_spec
 from ..fit import FitResult
 from .fit1d import TARGET_COLOR, TARGET_FILL, _density
 from .race import model_x_grid
+from .layout import animation_layout
 
 __all__ = ["sweep_animation", "sweep_overlay", "param_colors", "phase_figure"]
 
@@ -74,18 +75,10 @@ def sweep_animation(target: Distribution, results: Sequence[FitResult], param: s
     fig.update_yaxes(range=[0, 1.05 * ymax], title_text="density", row=1, col=1)
     fig.update_xaxes(title_text="x", row=1, col=1)
     fig.update_xaxes(title_text=sym, row=1, col=2)
-    fig.update_layout(
-        template="plotly_white", height=520, margin={"l": 50, "r": 10, "t": 60, "b": 130},
-        legend={"orientation": "h", "y": -0.5},
-        updatemenus=[{"type": "buttons", "direction": "left", "showactive": False, "x": 0.0, "y": 1.2, "xanchor": "left",
-                      "buttons": [{"label": "▶ Play", "method": "animate",
-                                   "args": [None, {"frame": {"duration": 250, "redraw": True}, "fromcurrent": True,
-                                                   "transition": {"duration": 0}, "mode": "immediate"}]}]}],
-        sliders=[{"active": 0, "x": 0.0, "len": 1.0, "y": -0.14, "yanchor": "top", "currentvalue": {"prefix": f"{sym} = "},
-                  "steps": [{"label": f"{v:g}", "method": "animate",
-                             "args": [[f"{v:g}"], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
-                                                   "transition": {"duration": 0}}]} for v in vals]}],
-    )
+    legend = [d.name for d in fig.data if d.showlegend is not False]
+    fig.update_layout(template="plotly_white",
+                      **animation_layout([f"{v:g}" for v in vals], plot_height=320, prefix=f"{sym} = ", frame_ms=250,
+                                         pause=False, legend_names=legend, right=10))
     return fig
 
 

@@ -22,6 +22,7 @@ from ..distributions import Distribution
 from ..divergences.registry import get as get_spec
 from ..divergences.registry import unit_label, unit_suffix
 from ..fit import FitResult
+from .layout import animation_layout
 
 __all__ = ["COLORS", "color_for", "x_grid", "frame_steps", "density_figure", "loss_figure", "fit_animation"]
 
@@ -242,25 +243,8 @@ def fit_animation(target: Distribution, results, n_frames: int = 60, x=None) -> 
     if _log_y(results):
         fig.update_yaxes(type="log", row=1, col=2)
 
-    frame_args = {"frame": {"duration": 60, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
-                  "mode": "immediate"}
-    fig.update_layout(
-        template="plotly_white", margin={"l": 50, "r": 20, "t": 60, "b": 40}, height=480,
-        legend={"orientation": "h", "yanchor": "bottom", "y": -0.35, "x": 0},
-        updatemenus=[{
-            "type": "buttons", "direction": "left", "showactive": False, "x": 0.0, "y": 1.18, "xanchor": "left",
-            "buttons": [
-                {"label": "▶ Play", "method": "animate", "args": [None, frame_args]},
-                {"label": "⏸ Pause", "method": "animate",
-                 "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
-                                   "transition": {"duration": 0}}]},
-            ],
-        }],
-        sliders=[{
-            "active": 0, "x": 0.0, "len": 1.0, "y": -0.12, "currentvalue": {"prefix": "step "},
-            "steps": [{"label": str(s), "method": "animate",
-                       "args": [[str(s)], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
-                                           "transition": {"duration": 0}}]} for s in steps],
-        }],
-    )
+    # legend above the panel titles, Play/Pause and the slider below the x-axis titles (viz.layout)
+    fig.update_layout(template="plotly_white",
+                      **animation_layout([str(s) for s in steps], plot_height=320,
+                                         legend_names=["target p"] + [r.label for r in results]))
     return fig

@@ -23,6 +23,7 @@ from ..distributions import Distribution, Empirical, Mixture
 from ..divergences.registry import get as get_spec
 from ..divergences.registry import unit_suffix, with_unit
 from .fit1d import _check_results, _finite_or_none, _log_y, _styles, color_for, frame_steps, loss_title
+from .layout import animation_layout
 
 __all__ = ["unit", "xy_grid", "log_density_grid", "ellipse", "gaussian_parts", "target_contour", "target_figure2d",
            "fit2d_animation", "fit2d_small_multiples", "N_XY", "LOG_RANGE"]
@@ -42,8 +43,8 @@ def _loss_axis(results) -> str:
     return loss_title(results, "D(p‖q) per step")
 
 
-_FRAME_ARGS = {"frame": {"duration": 80, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
-               "mode": "immediate"}
+#: milliseconds per frame when playing
+FRAME_MS = 80
 
 
 def _np(t) -> np.ndarray:
@@ -245,28 +246,8 @@ def _markers(r, step: int, style: dict) -> go.Scatter:
     y = float(r.losses[i])
     return go.Scatter(x=[i], y=[y if math.isfinite(y) else None], mode="markers", showlegend=False,
                       legendgroup=r.label, marker={"color": style["color"], "size": 10},
-                      hovertemplate=f"{r.label}<br>step %{{x}}: %{{y:.4g}}{unit_suffix(unit(r.divergence))}<extra></extra>")
-
-
-def _controls(steps: list[int], slider_y: float = -0.12, button_y: float = 1.16) -> dict:
-    return {
-        "updatemenus": [{
-            "type": "buttons", "direction": "left", "showactive": False, "x": 0.0, "y": button_y,
-            "xanchor": "left",
-            "buttons": [
-                {"label": "▶ Play", "method": "animate", "args": [None, _FRAME_ARGS]},
-                {"label": "⏸ Pause", "method": "animate",
-                 "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
-                                   "transition": {"duration": 0}}]},
-            ],
-        }],
-        "sliders": [{
-            "active": 0, "x": 0.0, "len": 1.0, "y": slider_y, "currentvalue": {"prefix": "step "},
-            "steps": [{"label": str(s), "method": "animate",
-                       "args": [[str(s)], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
-                                           "transition": {"duration": 0}}]} for s in steps],
-        }],
-    }
+                      hovertemplate=(f"{r.label}<br>step %{{x}}: %{{y:.4g}}{unit_suffix(unit(r.divergence))}"
+                                     "<extra></extra>"))
 
 
 def _style_mode(model_style: str) -> str:
@@ -339,8 +320,10 @@ def fit2d_animation(target: Distribution, results, n_frames: int = 40, *, model_
         fig.update_xaxes(title_text="step", range=[0, max(steps[-1], 1)], row=1, col=2)
         if _log_y(results):
             fig.update_yaxes(type="log", row=1, col=2)
-    fig.update_layout(template="plotly_white", margin={"l": 50, "r": 20, "t": 70, "b": 40}, height=520,
-                      legend={"orientation": "h", "yanchor": "bottom", "y": -0.38, "x": 0}, **_controls(steps))
+    names = [d.name for d in fig.data if d.showlegend is not False and d.name]
+    fig.update_layout(template="plotly_white",
+                      **animation_layout([str(s) for s in steps], plot_height=380, frame_ms=FRAME_MS,
+                                         legend_names=names))
     return fig
 
 
@@ -382,7 +365,8 @@ def fit2d_small_multiples(target: Distribution, results, n_frames: int = 40, *, 
         return out
 
     fig.frames = [go.Frame(name=str(s), data=frame_data(s), traces=traces) for s in steps]
-    fig.update_layout(template="plotly_white", margin={"l": 40, "r": 20, "t": 80, "b": 40},
-                      height=320 * nrow + 120, legend={"orientation": "h", "y": -0.12 if nrow == 1 else -0.06},
-                      **_controls(steps, slider_y=-0.04, button_y=1.0 + 0.25 / nrow))
+    names = [d.name for d in fig.data if d.showlegend is not False and d.name]
+    fig.update_layout(template="plotly_white",
+                      **animation_layout([str(s) for s in steps], plot_height=320 * nrow, frame_ms=FRAME_MS,
+                                         legend_names=names, axis_title=False, left=40))
     return fig

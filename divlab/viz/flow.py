@@ -18,7 +18,8 @@ from plotly.subplots import make_subplots
 
 from ..distributions import Distribution
 from .fit1d import _finite_or_none, color_for
-from .fit2d import N_XY, _check_2d, _controls, target_contour, xy_grid
+from .fit2d import FRAME_MS, N_XY, _check_2d, target_contour, xy_grid
+from .layout import animation_layout
 
 __all__ = ["flow_animation", "flow_label", "FLOW_NAMES"]
 
@@ -145,13 +146,12 @@ def flow_animation(target: Distribution, flows, *, cols: int | None = None, show
 
     names = [str(k) for k in range(F)]
     fig.frames = [go.Frame(name=names[k], data=frame_data(k), traces=traces) for k in range(F)]
-    ctl = _controls(list(range(F)), slider_y=-0.06, button_y=1.0 + 0.2 / rows)
     ref = max(flows, key=lambda f: len(f.steps))
-    for s, k in zip(ctl["sliders"][0]["steps"], range(F)):
-        s["label"] = str(int(ref.steps[min(k, len(ref.steps) - 1)]))
-    fig.update_layout(template="plotly_white", margin={"l": 40, "r": 20, "t": 80, "b": 40},
-                      height=330 * nrow + (230 if show_loss else 0) + 80,
-                      legend={"orientation": "h", "y": -0.14}, **ctl)
+    labels_at = [str(int(ref.steps[min(k, len(ref.steps) - 1)])) for k in range(F)]
+    legend = [d.name for d in fig.data if d.showlegend is not False and d.name]
+    fig.update_layout(template="plotly_white",
+                      **animation_layout(names, labels=labels_at, plot_height=330 * nrow + (200 if show_loss else 0),
+                                         frame_ms=FRAME_MS, legend_names=legend, axis_title=show_loss, left=40))
     return fig
 
 

@@ -18,6 +18,7 @@ from ..distributions import Distribution
 from ..divergences.registry import get as get_spec
 from ..fit import FitResult
 from .fit1d import TARGET_COLOR, TARGET_FILL, _check_results, _density, _styles, frame_steps
+from .layout import animation_layout
 
 __all__ = ["race_animation", "race_grid", "model_x_grid", "MAX_PANELS"]
 
@@ -96,20 +97,8 @@ def race_animation(target: Distribution, results, n_frames: int = 40, cols: int 
                 ymax = max(ymax, float(np.nanmax(d.y)))
     ymax = min(ymax, 3 * peak) if peak > 0 else (ymax if math.isfinite(ymax) and ymax > 0 else 1.0)
     fig.update_yaxes(range=[0, 1.05 * ymax])
-    frame_args = {"frame": {"duration": 60, "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
-                  "mode": "immediate"}
-    fig.update_layout(
-        template="plotly_white", height=height_per_row * rows + 120, margin={"l": 40, "r": 10, "t": 80, "b": 40},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.06, "x": 0.25},
-        updatemenus=[{"type": "buttons", "direction": "left", "showactive": False, "x": 0.0, "y": 1.12,
-                      "xanchor": "left", "buttons": [
-                          {"label": "▶ Play", "method": "animate", "args": [None, frame_args]},
-                          {"label": "⏸ Pause", "method": "animate",
-                           "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
-                                             "transition": {"duration": 0}}]}]}],
-        sliders=[{"active": 0, "x": 0.0, "len": 1.0, "y": -0.02, "yanchor": "top", "currentvalue": {"prefix": "step "},
-                  "steps": [{"label": str(s), "method": "animate",
-                             "args": [[str(s)], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
-                                                 "transition": {"duration": 0}}]} for s in steps]}],
-    )
+    names = ["target p"] + [r.label for r in results]
+    fig.update_layout(template="plotly_white",
+                      **animation_layout([str(s) for s in steps], plot_height=height_per_row * rows,
+                                         legend_names=names, axis_title=False, left=40, right=10))
     return fig

@@ -56,6 +56,41 @@ def play_to_end(page, plot) -> None:
         arg=plot.element_handle())
 
 
+# The boxes of a figure's legend, Play/Pause buttons, slider, x-axis and panel titles as drawn (CSS pixels).
+CONTROL_BOXES = r"""
+(el) => {
+  const box = e => { const r = e.getBoundingClientRect();
+                     return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+  const out = {};
+  for (const [name, sel] of [["legend", "g.legend"], ["slider", "g.slider-container"],
+                             ["buttons", "g.updatemenu-container"]]) {
+    const e = el.querySelector(sel);
+    if (e) out[name] = box(e);
+  }
+  el.querySelectorAll("g.infolayer g[class$='title']").forEach((e, i) => {
+    if (/^g-x\d*title$/.test(e.getAttribute("class")) && e.getBBox().height > 0) out["x title " + i] = box(e);
+  });
+  el.querySelectorAll("g.annotation").forEach((e, i) => { out["panel title " + i] = box(e); });
+  return out;
+}
+"""
+
+
+def assert_controls_apart(plot, name: str) -> None:
+    """Issue 6: none of legend, Play/Pause and slider overlaps another or an x-axis or panel title."""
+    boxes = plot.evaluate(CONTROL_BOXES)
+    assert {"legend", "slider", "buttons"} <= set(boxes), boxes
+    names = sorted(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if a.endswith(tuple("0123456789")) and b.endswith(tuple("0123456789")):
+                continue  # two titles
+            p, q = boxes[a], boxes[b]
+            apart = (p["bottom"] <= q["top"] or q["bottom"] <= p["top"]
+                     or p["right"] <= q["left"] or q["right"] <= p["left"])
+            assert apart, f"{name}: the {a} {p} overlaps the {b} {q}"
+
+
 def test_navigation_lists_every_page(server, page):
     d.install(page)
     d.open_page(page, server)
@@ -78,6 +113,7 @@ def test_page_opens_runs_and_draws(server, page, spec):
     assert state["traces"], f"{spec['name']}: the figure has no traces"
     if state["frames"]:  # an animation: Play moves its slider and redraws
         assert state["sliderSteps"] == state["frames"]
+        assert_controls_apart(plot, spec["name"])
         plot.locator("g.updatemenu-button", has_text="Play").first.click()
         page.wait_for_function("([el, a]) => el._fullLayout.sliders[0].active !== a",
                                arg=[plot.element_handle(), state["sliderActive"]])

@@ -1,0 +1,103 @@
+"""Where an animated figure puts its legend, its Play/Pause buttons and its step slider.
+
+Plotly places these in paper coordinates (fractions of the plot area) while their sizes are in
+pixels, so fractions picked by eye collide as soon as a figure's height or its number of legend
+entries changes: the legend sat on the slider's tick labels (Fit 1D, Fit 2D, Flows) and on the
+Play button and a panel title (Race). Here each gets its own band outside the plot area, with
+positions computed from pixel sizes, and the margins are made big enough to hold the bands (so
+plotly's automatic margins never move them):
+
+    top margin      legend (one row or more, growing upwards)
+                    subplot titles
+    plot area
+    bottom margin   x tick labels and axis title
+                    ▶ Play ⏸ Pause
+                    slider: current value, rail, ticks, tick labels
+
+The sizes are measured in Chromium with plotly.js 3 and the plotly_white template (12 px
+font): a legend row is 29 px, the buttons 33 px, a slider 75 px below its top padding (plotly.js
+sliders: current-value line + offset 10 + tick offset 25 + tick length 7 + label line).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+__all__ = ["animation_layout", "legend_rows", "TITLE_PX", "LEGEND_ROW_PX", "AXIS_PX", "BUTTONS_PX", "SLIDER_PX"]
+
+#: subplot titles: 21 px above the plot area, plus a gap
+TITLE_PX = 28
+#: one row of a horizontal legend
+LEGEND_ROW_PX = 30
+#: x tick labels and an axis title below the plot area (the title's bottom is 43 px down)
+AXIS_PX = 50
+#: tick labels only (panels without an x-axis title)
+TICKS_PX = 28
+#: the Play/Pause row
+BUTTONS_PX = 36
+#: slider top padding
+SLIDER_PAD_PX = 4
+#: the slider below its padding (current value, rail, ticks, labels), with room for larger fonts
+SLIDER_PX = 84
+#: what a legend row may span, in pixels (the app's wide main column is about 1000 px)
+LEGEND_WIDTH_PX = 900
+
+
+def legend_rows(names: Sequence[str], width_px: int = LEGEND_WIDTH_PX) -> int:
+    """Rows a horizontal legend with these entries takes (about 40 px of symbol and padding plus
+    7 px a character per entry, wrapped at ``width_px``)."""
+    rows, used = 1, 0
+    for name in names:
+        w = 40 + 7 * len(str(name))
+        if used and used + w > width_px:
+            rows, used = rows + 1, 0
+        used += w
+    return rows
+
+
+def animation_layout(frames: Sequence[str], *, plot_height: int, labels: Sequence[str] | None = None,
+                     prefix: str = "step ", frame_ms: int = 60, pause: bool = True,
+                     legend_names: Sequence[str] = (), axis_title: bool = True, left: int = 50,
+                     right: int = 20) -> dict:
+    """``fig.update_layout`` arguments for an animated figure whose plot area (all subplots with
+    their spacing) is ``plot_height`` pixels: the figure height and margins, a horizontal legend
+    above the subplot titles, Play (and Pause) below the x axis, then the slider over ``frames``
+    (frame names; slider ``labels``, default the names, with ``prefix`` before the current value).
+    ``legend_names``: the entries shown, to reserve enough legend rows; ``axis_title``: whether
+    the bottom subplots have an x-axis title (else only tick labels are below the plot)."""
+    frames = [str(f) for f in frames]
+    labels = frames if labels is None else [str(s) for s in labels]
+    if len(labels) != len(frames):
+        raise ValueError(f"animation_layout: {len(labels)} labels for {len(frames)} frames")
+    h = int(plot_height)
+    if h <= 0:
+        raise ValueError(f"animation_layout(plot_height={plot_height!r}): must be a positive number of pixels")
+    rows = legend_rows(legend_names) if legend_names else 1
+    top = TITLE_PX + rows * LEGEND_ROW_PX + 12
+    below = AXIS_PX if axis_title else TICKS_PX
+    buttons_at = below
+    slider_at = below + BUTTONS_PX
+    bottom = slider_at + SLIDER_PAD_PX + SLIDER_PX + 6
+    play = {"frame": {"duration": int(frame_ms), "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
+            "mode": "immediate"}
+    buttons = [{"label": "▶ Play", "method": "animate", "args": [None, play]}]
+    if pause:
+        buttons.append({"label": "⏸ Pause", "method": "animate",
+                        "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
+                                          "transition": {"duration": 0}}]})
+    return {
+        "height": h + top + bottom,
+        "margin": {"l": left, "r": right, "t": top, "b": bottom},
+        "legend": {"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.0 + TITLE_PX / h, "yanchor": "bottom"},
+        "updatemenus": [{
+            "type": "buttons", "direction": "left", "showactive": False, "x": 0.0, "xanchor": "left",
+            "y": -buttons_at / h, "yanchor": "top", "pad": {"t": 0, "r": 0, "b": 0, "l": 0}, "buttons": buttons,
+        }],
+        "sliders": [{
+            "active": 0, "x": 0.0, "len": 1.0, "y": -slider_at / h, "yanchor": "top",
+            "pad": {"t": SLIDER_PAD_PX, "b": 0}, "currentvalue": {"prefix": prefix},
+            "steps": [{"label": lab, "method": "animate",
+                       "args": [[name], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
+                                         "transition": {"duration": 0}}]} for name, lab in zip(frames, labels)],
+        }],
+    }
