@@ -200,6 +200,9 @@ def save_screenshot(page: Page, path, max_height: int = 2400) -> None:
     try:
         wait_idle(page)
         page.evaluate("() => document.fonts.ready")
+        # from the page's top (a click on a figure's Play button may have scrolled the main column)
+        page.evaluate("() => { const m = document.querySelector('[data-testid=stMain]'); if (m) m.scrollTop = 0;"
+                      " window.scrollTo(0, 0); }")
         page.screenshot(path=str(path))
     finally:
         page.set_viewport_size(size)
