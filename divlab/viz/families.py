@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 from ..distributions import Distribution
 from ..divergences.registry import get as get_spec
 from ..fit import FitResult
-from .fit1d import TARGET_COLOR, TARGET_FILL, _density
+from .fit1d import TARGET_COLOR, TARGET_FILL, _density, frame_values
 from .race import model_x_grid
 from .layout import animation_layout
 
@@ -48,14 +48,19 @@ def sweep_animation(target: Distribution, results: Sequence[FitResult], param: s
     scales = np.array([float(r.params.get("scale", np.nan)) for r in results])
     losses = [r.final_loss for r in results]
 
-    def model_trace(i: int) -> go.Scatter:
+    def model_trace(i: int, frame: bool = False):
+        """The best model at the i-th value; in a frame only what changes (y, name, hover), as a dict."""
         r = results[i]
         val = get_spec(r.divergence).with_unit(f"{losses[i]:.4g}") if math.isfinite(losses[i]) else "∞"
-        return go.Scatter(x=x, y=_density(r.model(), x), mode="lines", name=f"best q at {sym}={vals[i]:.3g}",
-                          line={"color": "#d62728", "width": 3},
-                          hovertemplate=f"{r.label}: D(p‖q) = {val}<br>x=%{{x:.3g}}, q(x)=%{{y:.4g}}<extra></extra>")
+        upd = {"y": frame_values(_density(r.model(), x)), "name": f"best q at {sym}={vals[i]:.3g}",
+               "hovertemplate": f"{r.label}: D(p‖q) = {val}<br>x=%{{x:.3g}}, q(x)=%{{y:.4g}}<extra></extra>"}
+        if frame:
+            return {"type": "scatter", **upd}
+        return go.Scatter(x=x, mode="lines", line={"color": "#d62728", "width": 3}, **upd)
 
-    def marker(i: int) -> go.Scatter:
+    def marker(i: int, frame: bool = False):
+        if frame:
+            return {"type": "scatter", "x": [vals[i], vals[i]], "y": [locs[i], scales[i]]}
         return go.Scatter(x=[vals[i], vals[i]], y=[locs[i], scales[i]], mode="markers", showlegend=False,
                           marker={"color": "#d62728", "size": 12}, hoverinfo="skip")
 
@@ -69,7 +74,8 @@ def sweep_animation(target: Distribution, results: Sequence[FitResult], param: s
     fig.add_trace(go.Scatter(x=vals, y=scales, mode="lines+markers", name="scale of q", line={"color": "#2ca02c"}),
                   row=1, col=2)
     fig.add_trace(marker(0), row=1, col=2)
-    fig.frames = [go.Frame(name=f"{v:g}", data=[model_trace(i), marker(i)], traces=[1, 4]) for i, v in enumerate(vals)]
+    fig.frames = [go.Frame(name=f"{v:g}", data=[model_trace(i, frame=True), marker(i, frame=True)], traces=[1, 4])
+                  for i, v in enumerate(vals)]
     ymax = max([float(np.nanmax(p_y))] + [float(np.nanmax(f.data[0].y)) for f in fig.frames])
     ymax = min(ymax, 3 * float(np.nanmax(p_y)))
     fig.update_yaxes(range=[0, 1.05 * ymax], title_text="density", row=1, col=1)

@@ -203,8 +203,12 @@ def _ellipse_xy(parts, k: float) -> tuple[list, list]:
     return xs, ys
 
 
-def _model_traces(r, step: int, style: dict, xs, ys, style_mode: str, showlegend: bool = True) -> list:
-    """Three traces per model: the 1σ ellipses (or density contours), the 2σ ellipses, the means."""
+def _model_traces(r, step: int, style: dict, xs, ys, style_mode: str, showlegend: bool = True,
+                  frame: bool = False) -> list:
+    """Three traces per model: the 1σ ellipses (or density contours), the 2σ ellipses, the means.
+
+    ``frame``: only what changes from step to step, as plain dicts (an animation frame: plotly
+    merges them into the drawn traces, so names and styles are sent once)."""
     i = min(step, len(r.losses) - 1)
     q = r.model(i)
     parts = gaussian_parts(q) if style_mode != "contour" else None
@@ -217,6 +221,13 @@ def _model_traces(r, step: int, style: dict, xs, ys, style_mode: str, showlegend
         x2, y2 = _ellipse_xy(parts, 2.0)
         means = np.array([m for _, m, _ in parts])
         wts = np.array([w for w, _, _ in parts])
+        if frame:  # float32 arrays, NaN between ellipses (a gap, as None is in the drawn trace)
+            x1, y1, x2, y2 = (np.array([np.nan if v is None else v for v in a], dtype=np.float32)
+                              for a in (x1, y1, x2, y2))
+            return [{"type": "scatter", "x": x1, "y": y1, "hovertemplate": tip},
+                    {"type": "scatter", "x": x2, "y": y2, "hovertemplate": tip},
+                    {"type": "scatter", "x": means[:, 0], "y": means[:, 1], "customdata": wts,
+                     "marker": {"size": 5 + 10 * np.sqrt(wts)}}]
         return [
             go.Scatter(x=x1, y=y1, mode="lines", name=r.label, legendgroup=r.label, showlegend=showlegend,
                        line={"color": color, "width": 2.5, "dash": style["dash"]}, hovertemplate=tip),
@@ -231,6 +242,10 @@ def _model_traces(r, step: int, style: dict, xs, ys, style_mode: str, showlegend
     z = log_density_grid(q, xs, ys)
     finite = z[np.isfinite(z)]
     zmax = float(finite.max()) if finite.size else 0.0
+    if frame:
+        return [{"type": "contour", "z": np.where(np.isfinite(z), z, np.nan).astype(np.float32),
+                 "contours": {"coloring": "lines", "start": zmax - 2.0, "end": zmax - 0.5, "size": 1.5},
+                 "hovertemplate": tip}, {"type": "scatter"}, {"type": "scatter"}]
     return [
         go.Contour(x=xs, y=ys, z=np.where(np.isfinite(z), z, np.nan), name=r.label, legendgroup=r.label,
                    showlegend=showlegend, showscale=False, colorscale=[[0, color], [1, color]],
@@ -241,9 +256,11 @@ def _model_traces(r, step: int, style: dict, xs, ys, style_mode: str, showlegend
     ]
 
 
-def _markers(r, step: int, style: dict) -> go.Scatter:
+def _markers(r, step: int, style: dict, frame: bool = False):
     i = min(step, len(r.losses) - 1)
     y = float(r.losses[i])
+    if frame:
+        return {"type": "scatter", "x": [i], "y": [y if math.isfinite(y) else None]}
     return go.Scatter(x=[i], y=[y if math.isfinite(y) else None], mode="markers", showlegend=False,
                       legendgroup=r.label, marker={"color": style["color"], "size": 10},
                       hovertemplate=(f"{r.label}<br>step %{{x}}: %{{y:.4g}}{unit_suffix(unit(r.divergence))}"
@@ -289,12 +306,12 @@ def fit2d_animation(target: Distribution, results, n_frames: int = 40, *, model_
     styles = _styles(results)
     R = len(results)
 
-    def frame_data(s: int) -> list:
+    def frame_data(s: int, frame: bool = True) -> list:
         data = []
         for r, st in zip(results, styles):
-            data += _model_traces(r, s, st, xs, ys, mode)
+            data += _model_traces(r, s, st, xs, ys, mode, frame=frame)
         if show_loss:
-            data += [_markers(r, s, st) for r, st in zip(results, styles)]
+            data += [_markers(r, s, st, frame=frame) for r, st in zip(results, styles)]
         return data
 
     cols = 2 if show_loss else 1
@@ -302,7 +319,7 @@ def fit2d_animation(target: Distribution, results, n_frames: int = 40, *, model_
                         horizontal_spacing=0.12,
                         subplot_titles=("target p (log p) and model q", _loss_axis(results))[:cols])
     fig.add_trace(target_contour(target, xs, ys, showscale=False), row=1, col=1)
-    first = frame_data(steps[0])
+    first = frame_data(steps[0], frame=False)
     for tr in first[:3 * R]:
         fig.add_trace(tr, row=1, col=1)
     if show_loss:
@@ -361,7 +378,7 @@ def fit2d_small_multiples(target: Distribution, results, n_frames: int = 40, *, 
     def frame_data(s: int) -> list:
         out = []
         for r, st in zip(results, styles):
-            out += _model_traces(r, s, st, xs, ys, mode)
+            out += _model_traces(r, s, st, xs, ys, mode, frame=True)
         return out
 
     fig.frames = [go.Frame(name=str(s), data=frame_data(s), traces=traces) for s in steps]

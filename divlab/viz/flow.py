@@ -64,12 +64,18 @@ def _check_flows(flows) -> list:
     return flows
 
 
-def _particles(f, k: int, color: str, label: str, showlegend: bool) -> go.Scatter:
+def _particles(f, k: int, color: str, label: str, showlegend: bool, frame: bool = False):
+    """The particles of recorded frame k; in an animation frame only the positions (float32,
+    half the bytes of float64 to send) and the hover text, as a dict merged into the drawn trace."""
     j = min(k, len(f.steps) - 1)
     pts = np.asarray(f.frames[j], dtype=float)
     ok = np.isfinite(pts).all(axis=1)
     loss = float(f.losses[j])
     val = f"{loss:.4g}" if math.isfinite(loss) else "∞"
+    if frame:
+        xy = pts[ok].astype(np.float32)
+        return {"type": "scatter", "x": xy[:, 0], "y": xy[:, 1],
+                "hovertemplate": f"{label}<br>step {int(f.steps[j])}: D = {val}<extra></extra>"}
     return go.Scatter(x=pts[ok, 0], y=pts[ok, 1], mode="markers", name=label, legendgroup=label,
                       showlegend=showlegend, marker={"color": color, "size": 5, "opacity": 0.85,
                                                      "line": {"width": 0.5, "color": "white"}},
@@ -139,9 +145,9 @@ def flow_animation(target: Distribution, flows, *, cols: int | None = None, show
             fig.update_yaxes(type="log", row=rows, col=1)
 
     def frame_data(k: int) -> list:
-        data = [_particles(f, k, colors[i], labels[i], True) for i, f in enumerate(flows)]
+        data = [_particles(f, k, colors[i], labels[i], True, frame=True) for i, f in enumerate(flows)]
         if show_loss:
-            data += [_loss_marker(f, k, colors[i], labels[i]) for i, f in enumerate(flows)]
+            data += [_loss_marker(f, k, colors[i], labels[i], frame=True) for i, f in enumerate(flows)]
         return data
 
     names = [str(k) for k in range(F)]
@@ -155,9 +161,11 @@ def flow_animation(target: Distribution, flows, *, cols: int | None = None, show
     return fig
 
 
-def _loss_marker(f, k: int, color: str, label: str) -> go.Scatter:
+def _loss_marker(f, k: int, color: str, label: str, frame: bool = False):
     j = min(k, len(f.steps) - 1)
     y = float(f.losses[j])
+    if frame:
+        return {"type": "scatter", "x": [int(f.steps[j])], "y": [y if math.isfinite(y) else None]}
     return go.Scatter(x=[int(f.steps[j])], y=[y if math.isfinite(y) else None], mode="markers",
                       showlegend=False, legendgroup=label, marker={"color": color, "size": 9},
                       hovertemplate=f"{label}<br>step %{{x}}: %{{y:.4g}}<extra></extra>")

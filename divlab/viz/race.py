@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from ..distributions import Distribution
 from ..divergences.registry import get as get_spec
 from ..fit import FitResult
-from .fit1d import TARGET_COLOR, TARGET_FILL, _check_results, _density, _styles, frame_steps
+from .fit1d import TARGET_COLOR, TARGET_FILL, _check_results, _density, _styles, frame_steps, frame_values
 from .layout import animation_layout
 
 __all__ = ["race_animation", "race_grid", "model_x_grid", "MAX_PANELS"]
@@ -66,16 +66,18 @@ def race_animation(target: Distribution, results, n_frames: int = 40, cols: int 
     styles = _styles(results)
     p_y = _density(target, x)
 
-    def model_trace(k: int, step: int) -> go.Scatter:
+    def model_trace(k: int, step: int, frame: bool = False):
+        """Panel k's model at ``step``; in a frame only what changes (y, hover), as a dict."""
         r = results[k]
         i = min(step, len(r.losses) - 1)
-        y = _density(r.model(i), x)
+        y = frame_values(_density(r.model(i), x))
         loss = float(r.losses[i])
         val = get_spec(r.divergence).with_unit(f"{loss:.4g}") if math.isfinite(loss) else "∞"
-        return go.Scatter(x=x, y=y, mode="lines", name=r.label, legendgroup=r.label, showlegend=step == steps[0],
-                          line={**styles[k], "width": 2.5},
-                          hovertemplate=f"{r.label}<br>step {i}: D(p‖q) = {val}<br>x=%{{x:.3g}}, q(x)=%{{y:.4g}}"
-                                        "<extra></extra>")
+        hover = f"{r.label}<br>step {i}: D(p‖q) = {val}<br>x=%{{x:.3g}}, q(x)=%{{y:.4g}}<extra></extra>"
+        if frame:
+            return {"type": "scatter", "y": y, "hovertemplate": hover}
+        return go.Scatter(x=x, y=y, mode="lines", name=r.label, legendgroup=r.label, showlegend=True,
+                          line={**styles[k], "width": 2.5}, hovertemplate=hover)
 
     titles = [f"{r.label}" for r in results]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_xaxes=True, shared_yaxes=True,
@@ -87,8 +89,8 @@ def race_animation(target: Distribution, results, n_frames: int = 40, cols: int 
                                  hovertemplate="x=%{x:.3g}<br>p(x)=%{y:.4g}<extra>target p</extra>"), row=rr, col=cc)
         fig.add_trace(model_trace(k, steps[0]), row=rr, col=cc)
     model_idx = [2 * k + 1 for k in range(len(results))]
-    fig.frames = [go.Frame(name=str(s), data=[model_trace(k, s) for k in range(len(results))], traces=model_idx)
-                  for s in steps]
+    fig.frames = [go.Frame(name=str(s), data=[model_trace(k, s, frame=True) for k in range(len(results))],
+                           traces=model_idx) for s in steps]
     peak = float(np.nanmax(p_y)) if p_y.size else 1.0
     ymax = peak
     for f in fig.frames:
