@@ -1122,8 +1122,9 @@ def h_along_x(target: Distribution, model: Distribution, keys: Sequence[str], x:
 
 
 def mc_keys() -> list[str]:
-    """Divergences with a Monte Carlo ('mc') estimator (Calculator's error-vs-n plot)."""
-    return [s.key for s in catalogue() if "mc" in s.estimators]
+    """Divergences with a Monte Carlo ('mc') estimator (Calculator's error-vs-n plot); not the
+    generic f-divergence, which needs a user's f that the page does not take."""
+    return [s.key for s in catalogue() if "mc" in s.estimators and not any(p.kind == "callable" for p in s.params)]
 
 
 def _discard(state, key: str) -> None:

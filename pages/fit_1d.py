@@ -63,7 +63,8 @@ else:
 
 st.title("Fit 1D")
 st.caption("Target p: a mixture you edit, or a curve you draw. Model q: fitted by minimizing D(p‖q) for each "
-           "chosen divergence from the same starting point. Values in nats.")
+           "chosen divergence from the same starting point. Values in each divergence's unit (nats for the "
+           "log-based ones; H², TV, χ² and α have none).")
 lesson = sup.lesson_for(ss, sc)
 if lesson:
     st.info(f"**Lesson: {lesson['title']}.** {lesson['look_for']}")

@@ -259,7 +259,7 @@ else:
         st.warning(last["stopped"])
     st.plotly_chart(last["figure"], width="stretch", key="fit2d_anim")
     st.subheader("Final fits")
-    st.caption("D(p‖q) at the last step, in nats, by the fit's estimator (p = target, q = model).")
+    st.caption("D(p‖q) at the last step, in the unit the table names, by the fit's estimator (p = target, q = model).")
     st.dataframe(pd.DataFrame(last["table"]), hide_index=True, width="stretch")
     if last.get("modes"):
         st.subheader("Mode metrics")
