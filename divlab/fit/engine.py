@@ -119,6 +119,11 @@ class _Batch:
             lp = lp - wlogsumexp(lp, self.w)
         self.lp = lp.reshape(-1, 1)
         self.x = self.pts.reshape(1, -1)
+        # the hot loop's moment vectors in the centred coordinate u = x − x₀ (see :meth:`step`)
+        self.x0 = float(0.5 * (self.pts.min() + self.pts.max()))
+        self.u = self.pts - self.x0
+        self.u2 = self.u * self.u
+        self.wu, self.wu2 = self.w * self.u, self.w * self.u2
         self.lp_row = lp.reshape(1, -1)
         self.p_row = lp.exp().reshape(1, -1)
         # the analytic rules assume a finite log p on the whole grid (a target with zeros, e.g. a
@@ -189,41 +194,43 @@ class _Batch:
 
         With z = (x − μ)/σ on the grid, the normalized model log-density is
         lq̃ = −z²/2 − log Σ w e^{−z²/2}, so ∂lq̃/∂μ = (z − E_π z)/σ and ∂lq̃/∂log σ = z² − E_π z²,
-        π = w q̃. A divergence's rule gives D and d_i = ∂D/∂lq̃_i / w_i, hence
-        ∂D/∂μ = (Σ w d z − Σ w d · E_π z)/σ and ∂D/∂log σ = Σ w d z² − Σ w d · E_π z².
+        π = w q̃. A divergence's rule gives D and d_i = ∂D/∂lq̃_i / w_i. Writing the moments in
+        the centred grid coordinate u = x − x₀ (m = μ − x₀), S_j = Σ w d u^j and Q_j = E_π u^j:
+            ∂D/∂μ = (S₁ − S₀Q₁)/σ²,   ∂D/∂log σ = ((S₂ − S₀Q₂) − 2m(S₁ − S₀Q₁))/σ²,
+        so each member's chain rule is three dot products with the fixed vectors w, w·u, w·u²
+        (no elementwise products to write).
         """
-        w = self.w
+        w, wu, wu2 = self.w, self.wu, self.wu2
         loc, log_scale = theta[:, 0:1], theta[:, 1:2]
         k = torch.exp(-log_scale)
         z = torch.addcmul(-loc * k, self.x, k)  # (x − μ)/σ
         cst = log_scale + 0.5 * LOG_2PI
-        lq = torch.addcmul(-cst, z, z, value=-0.5)  # log q = −z²/2 − log σ − ½ log 2π; z² = −2(lq + cst)
+        lq = torch.addcmul(-cst, z, z, value=-0.5)  # log q = −z²/2 − log σ − ½ log 2π
         q = torch.exp(lq)
         mass = q @ w
         inv = 1.0 / mass
         lmass = torch.log(mass)
         lqn = lq - lmass.unsqueeze(-1)
         qn = q * inv.unsqueeze(-1)
-        ez = ((q * z) @ w) * inv
-        ezz = -2.0 * (((q * lq) @ w) * inv + cst[:, 0])
+        q1, q2 = qn @ wu, qn @ wu2
         B = theta.shape[0]
         vals = torch.empty(B, device=self.dev, dtype=self.dt)
-        c0, c1, c2 = torch.empty_like(vals), torch.empty_like(vals), torch.empty_like(vals)
+        s0, s1, s2 = torch.empty_like(vals), torch.empty_like(vals), torch.empty_like(vals)
         for spec, rule, params, sel, _ in self.hot:
             if rule is not None:
                 v, d = rule(self.lp_row, lqn[sel], self.p_row, qn[sel], w, **params)
-                c0[sel], c1[sel], c2[sel] = d @ w, (d * z[sel]) @ w, (d * lq[sel]) @ w
+                s0[sel], s1[sel], s2[sel] = d @ w, d @ wu, d @ wu2
             else:
                 with torch.enable_grad():
                     leaf = lqn[sel].detach().requires_grad_(True)
                     v = spec.from_logs(self.lp, leaf.T, w, **params).reshape(-1)
-                    (dw,) = torch.autograd.grad(v.sum(), leaf)
+                    (dw,) = torch.autograd.grad(v.sum(), leaf)  # = w·d
                 v = v.detach()
-                c0[sel], c1[sel], c2[sel] = dw.sum(-1), (dw * z[sel]).sum(-1), (dw * lq[sel]).sum(-1)
+                s0[sel], s1[sel], s2[sel] = dw.sum(-1), dw @ self.u, dw @ self.u2
             vals[sel] = v
-        # Σ w d z² = −2 (Σ w d lq + cst Σ w d)
-        czz = -2.0 * (c2 + cst[:, 0] * c0)
-        grad = torch.stack([(c1 - c0 * ez) * k[:, 0], czz - c0 * ezz], dim=-1)
+        k2 = (k * k)[:, 0]
+        c1 = s1 - s0 * q1
+        grad = torch.stack([c1 * k2, ((s2 - s0 * q2) - 2.0 * (loc[:, 0] - self.x0) * c1) * k2], dim=-1)
         return vals, lmass, grad
 
 
