@@ -22,6 +22,7 @@ least disturbed). Only ``docs/benchmarks.md``'s text between ``<!-- engine:begin
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import re
@@ -61,6 +62,10 @@ def best(fn, repeat):
     return min(walls), min(cpus), out
 
 
+#: measured numbers the reading paragraph quotes (filled by run)
+FACTS: dict = {}
+
+
 def ok(x, limit):
     return "ok" if x <= limit else "missed"
 
@@ -70,28 +75,34 @@ def run(repeat: int) -> list[tuple[str, str, str, str]]:
     box = dl.fit(BIMODAL, divergence="kl", steps=1, init={"loc": -1.0, "scale": 2.0}).info["grid_box"]
     common = dict(steps=500, tol=0.0, polish=False, box=box, n=2049, seed=0, init={"loc": -1.0, "scale": 2.0})
     divs = ["kl", "reverse_kl", "js", "hellinger"]
-    wb, cb, _ = best(lambda: dl.fit(BIMODAL, divergence=divs, restarts=16, **common), repeat)
-    ws, cs, _ = best(lambda: dl.fit(BIMODAL, divergence="kl", **common), repeat)
+    # interleaved, so that a slow spell of a shared machine hits both sides of the ratio alike
+    wb = cb = ws = cs = math.inf
+    for _ in range(repeat):
+        w, c, _ = best(lambda: dl.fit(BIMODAL, divergence=divs, restarts=16, **common), 1)
+        wb, cb = min(wb, w), min(cb, c)
+        w, c, _ = best(lambda: dl.fit(BIMODAL, divergence="kl", **common), 1)
+        ws, cs = min(ws, w), min(cs, c)
     rows.append(("4 divergences × 16 restarts × 500 steps, 2049-point 1D grid (64 fits, one batch)",
                  f"{wb:.3f} s ({cb:.3f} s)", "", ""))
     rows.append(("one single 500-step fit (kl), same grid", f"{ws:.3f} s ({cs:.3f} s)", "", ""))
-    rows.append(("ratio batch / single", f"{wb / ws:.2f} × ({cb / cs:.2f} ×)", "≤ 3", ok(cb / cs, 3)))
+    rows.append(("ratio batch / single", f"{wb / ws:.2f} × ({cb / cs:.2f} ×)", "≤ 3", ok(wb / ws, 3)))
+    FACTS.update(single_s=ws, batch_s=wb, ratio=wb / ws, step_ms=wb / 500 * 1e3)
     rows.append(("cost per fit inside the batch (batch / 64) vs a single fit",
                  f"{wb / ws / 64:.3f} × ({cb / cs / 64:.3f} ×)", "", ""))
     for key in ("kl", "reverse_kl"):
         w, c, _ = best(lambda: dl.fit(BIMODAL, divergence=key, **common), repeat)
         rows.append((f"one step of a single 1D fit ({key}), 2049 points (whole fit / 500)",
-                     f"{w / 500 * 1e3:.3f} ms ({c / 500 * 1e3:.3f} ms)", "≤ 0.5 ms", ok(c / 500 * 1e3, 0.5)))
+                     f"{w / 500 * 1e3:.3f} ms ({c / 500 * 1e3:.3f} ms)", "≤ 0.5 ms", ok(w / 500 * 1e3, 0.5)))
     target = blobs()
     w, c, _ = best(lambda: dl.fit(target, family="mvn", divergence="kl", steps=300, tol=0.0, n=129, polish=False),
                    repeat)
     rows.append(("MVN fit (kl) to a 3-component 2D mixture, 129 × 129 grid, 300 steps", f"{w:.3f} s ({c:.3f} s)",
-                 "≤ 2 s", ok(c, 2)))
+                 "≤ 2 s", ok(w, 2)))
     w, c, r = best(lambda: dl.fit(target, family="mvn", divergence=["sinkhorn", "mmd"], steps=300, tol=0.0, n=256), 1)
     it = r[0].info.get("sinkhorn_iterations", 0)
     rows.append(("MVN to the same blobs by Sinkhorn (ε = 0.1) and MMD (h = 1), samples 256 a side, 300 steps, "
                  f"one batch ({it} Sinkhorn iterations, last marginal error {r[0].info['sinkhorn_marginal_error']:.1g})",
-                 f"{w:.3f} s ({c:.3f} s)", "a few s", ok(c, 5)))
+                 f"{w:.3f} s ({c:.3f} s)", "a few s", ok(w, 5)))
     return rows
 
 
@@ -106,9 +117,11 @@ def machine() -> str:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     dev = dl.get_device()
+    from divlab.device import CPU_ALLOCATOR
+
     return (f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"Python {platform.python_version()}, device {dev} ({dl.get_dtype()}), load average "
-            f"{', '.join(f'{x:.1f}' for x in load)}")
+            f"Python {platform.python_version()}, device {dev} ({dl.get_dtype()}), CPU allocator {CPU_ALLOCATOR}, "
+            f"load average {', '.join(f'{x:.1f}' for x in load)}")
 
 
 def table(rows, before: str, after: str) -> str:
@@ -124,21 +137,25 @@ def table(rows, before: str, after: str) -> str:
     missed = [a for a, _, _, d in rows if d == "missed"]
     lines += [
         "",
-        "Command: `python bench/bench_engine.py --write` (best of 3 runs each; every fit runs all its steps: "
-        "`tol=0`, no polish). The machine is shared: the wall clock also measures the other jobs, so each "
-        "time is followed by this process's CPU time in parentheses (what an idle machine would take: these "
-        "fits run on one thread), and the ok/missed column judges the CPU time.",
+        "Command: `python bench/bench_engine.py --write` (best of 3 runs each, the batch and the single fit "
+        "interleaved; every fit runs all its steps: `tol=0`, no polish). Times are wall-clock, with this "
+        "process's CPU time in parentheses; the ok/missed column judges the wall clock, which the issue's "
+        "targets are about. The machine is a shared 2-core VM: the same run varies by up to 2× from one "
+        "minute to the next (the best of 3 is the least disturbed), and the batch's 1 MB temporaries are "
+        "more exposed to that than a single fit's, which stay in cache.",
         "",
-        "Reading the batch ratio: one step of the 64-fit batch does 64 × 2049 density evaluations, "
-        "divergence terms and their gradients (~45 elementwise passes over 131 k numbers), one step of a "
-        "single fit the same over 2049 numbers plus a fixed overhead of ~60 small torch calls. On a CPU "
-        "the batch can only be ≤ 3 × a single fit where that fixed overhead is ≥ ~20 × the arithmetic of "
-        "one fit, which it is not at 2049 points (a GPU, where the 64 fits' arithmetic runs in parallel, "
-        "was not available to this task). Per member the batch costs a small fraction of a single fit "
-        "(row above).",
+        "Reading the batch ratio (where divlab misses the target on this CPU, plainly): the engine's step "
+        "has no autograd graph (each divergence's analytic rule and the normal family's chain rule as dot "
+        f"products, see divlab/fit/engine.py), so a single 500-step fit took {FACTS['single_s']:.3f} s here: "
+        "about 45 small torch calls a step plus the per-member bookkeeping. The batch is 64 times the "
+        "arithmetic: ~20 passes over 64 × 2049 float64 values per step, one exp among them (~2.4 ns a value "
+        f"here), {FACTS['step_ms']:.2f} ms a step. On a CPU that arithmetic cannot hide behind a single fit's "
+        f"fixed overhead, so the ratio is {FACTS['ratio']:.1f}× (a second thread gained nothing measurable on "
+        "this VM's two cores). Per member the batch costs about a tenth of a single fit (row above); on a GPU, where the "
+        "64 fits run in parallel, the ratio is the one to look at, but no GPU was available to this task.",
         "",
-        ("Targets missed in this run (CPU time): " + "; ".join(missed) + ".") if missed
-        else "All targets met in this run (CPU time).",
+        ("Targets missed in this run: " + "; ".join(missed) + ".") if missed
+        else "All targets met in this run.",
     ]
     return "\n".join(lines)
 

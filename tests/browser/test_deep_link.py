@@ -21,6 +21,15 @@ def test_deep_link_as_first_request_to_a_fresh_server_runs_the_app_shell(new_con
         d.open_page(page, url, "fit_1d", sup.share_query(sc).lstrip("?"))
         sidebar = page.locator('[data-testid="stSidebar"]')
         titles = sidebar.locator('[data-testid="stSidebarNavLink"] [data-testid="stMarkdownContainer"]')
-        # the first run has finished (open_page waited for it): what is there now is what a visitor sees
+        # the bare first run hands over to app.py (st.rerun), which switches to the linked page: several
+        # script runs, and open_page may return in the pause between two of them. The app shell has run
+        # once its sidebar shows the share link, which app.py writes after the page ran.
+        sidebar.get_by_text("Share link").wait_for()
+        d.wait_idle(page)
+        d.assert_no_exception(page)
         assert titles.first.text_content().strip() == sup.PAGE_TITLES["home"], titles.all_text_contents()
         assert "Share link" in sidebar.inner_text()
+        # ... on the linked page, with the linked scenario (the share link it shows is the one opened)
+        assert d.main(page).locator("h1").first.text_content().strip() == sup.PAGE_TITLES["fit_1d"]
+        link = sidebar.locator('[data-testid="stCode"]').last.inner_text()
+        assert link.endswith(sup.share_query(sc)), link
