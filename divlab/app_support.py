@@ -862,7 +862,8 @@ def fit1d_view(scenario_json: str, callback=None) -> dict:
             seen.add(r.divergence)
             spec = get(r.divergence)
             look.append(f"**{spec.name}** ({_direction(spec)}): {spec.look_for}")
-    return {"scenario": scenario_json, "figure": fig, "table": fit_rows(results), "modes": mode_rows(target, results),
+    return {"scenario": scenario_json, "figure": viz.figure_spec(fig), "table": fit_rows(results),
+            "modes": mode_rows(target, results),
             "look_for": look, "note": note}
 
 
@@ -912,7 +913,7 @@ def race_view(scenario_json: str) -> dict:
 
     sc, results = run_scenario_json(scenario_json)
     target = sc.build_target()
-    return {"figure": viz.race_animation(target, results, n_frames=min(sc.view.frames, 40)),
+    return {"figure": viz.figure_spec(viz.race_animation(target, results, n_frames=min(sc.view.frames, 40))),
             "table": fit_rows(results)}
 
 

@@ -510,6 +510,7 @@ def fit2d_view(scenario_json: str, layout: str = "overlay", callback=None) -> di
     them, and what to look for per divergence."""
     from . import app_support as sup
     from .viz.fit2d import fit2d_animation, fit2d_small_multiples
+    from .viz.shown import figure_spec
 
     if layout not in ("overlay", "panels"):
         raise ValueError(f"fit2d_view(layout={layout!r}): layout must be 'overlay' or 'panels'")
@@ -521,7 +522,7 @@ def fit2d_view(scenario_json: str, layout: str = "overlay", callback=None) -> di
     else:
         fig = fit2d_animation(target, results, n_frames=frames, show_loss=sc.view.show_loss)
     rows = sup.fit_rows(results)  # each final value in its divergence's unit (the registry's)
-    return {"scenario": scenario_json, "figure": fig, "table": rows,
+    return {"scenario": scenario_json, "figure": figure_spec(fig), "table": rows,
             "modes": _modes(target, results), "look_for": _look_for(results)}
 
 
@@ -578,6 +579,7 @@ def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: i
     from .divergences.registry import unit_label
     from .viz.fit2d import unit
     from .viz.flow import FLOW_NAMES, flow_animation
+    from .viz.shown import figure_spec
 
     flows = list(flows)
     if not flows:
@@ -606,7 +608,7 @@ def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: i
                      "at the end": f"{final:.4g}" if math.isfinite(final) else "∞",
                      "status": fr.status, "time [s]": round(float(fr.elapsed_s), 2)})
     fig = flow_animation(target, results)
-    return {"figure": fig, "table": rows, "target": target_json}
+    return {"figure": figure_spec(fig), "table": rows, "target": target_json}
 
 
 def rows_key(rows) -> str:

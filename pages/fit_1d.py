@@ -218,7 +218,7 @@ else:
         st.warning(last["stopped"])
     if last.get("note"):
         st.caption(last["note"])
-    st.plotly_chart(last["figure"], width="stretch", key="fit1d_anim")
+    st.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="fit1d_anim")
     st.subheader("Final fits")
     st.dataframe(pd.DataFrame(last["table"]), hide_index=True, width="stretch")
     if last.get("modes"):

@@ -8,7 +8,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from divlab import app_support as sup
 from divlab import app_support_2d as s2
-from divlab import limits
+from divlab import limits, viz
 from divlab.distributions import from_spec
 from divlab.scenario import ESTIMATORS, load_preset
 from divlab.viz import target_figure2d
@@ -257,7 +257,7 @@ if last is None:
 else:
     if last.get("stopped"):
         st.warning(last["stopped"])
-    st.plotly_chart(last["figure"], width="stretch", key="fit2d_anim")
+    st.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="fit2d_anim")
     st.subheader("Final fits")
     st.caption("D(p‖q) at the last step, in the unit the table names, by the fit's estimator (p = target, q = model).")
     st.dataframe(pd.DataFrame(last["table"]), hide_index=True, width="stretch")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from divlab import app_support as sup
 from divlab import app_support_2d as s2
-from divlab import limits
+from divlab import limits, viz
 from divlab.viz.flow import FLOW_NAMES
 
 from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
@@ -113,7 +113,7 @@ last = ss.get(LAST)
 if last is None:
     st.info("Choose a target and flows, then press Run.")
 else:
-    st.plotly_chart(last["figure"], width="stretch", key="flows_anim")
+    st.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="flows_anim")
     st.subheader("Where each flow ended")
     st.caption("The measure between the particles and samples of p (lower is closer), at the start and at the "
                "last step; status and wall-clock time.")

@@ -17,6 +17,16 @@ if PagesManager.uses_pages_directory and "scenario_param" not in st.session_stat
     st.rerun()
 
 ss = st.session_state
+# a lesson opened by its button (on_click below): switch before drawing the gallery again
+if ss.get("home_goto"):
+    st.switch_page(sup.PAGE_FILES[ss.pop("home_goto")])
+
+
+def open_lesson(card: dict, page: str) -> None:
+    """The Open button's callback: it runs before the rerun, so the rerun goes straight to the page."""
+    ss["lesson"] = card
+    sup.set_scenario(ss, card["scenario"], "lesson")
+    ss["home_goto"] = page
 
 
 @st.cache_data(show_spinner=False)
@@ -61,8 +71,6 @@ for i, card in enumerate(cards):
             b1.caption(f"Needs the {sup.PAGE_TITLES[card['wanted_page']]} page, which this app does not have.")
         targets = [t for t in (card["page"], card["also"]) if t]
         for col, page in zip((b1, b2), targets):
-            if col.button(f"Open on {sup.PAGE_TITLES[page]}", key=f"home_open_{card['id']}_{page}_btn",
-                          type="primary" if page == card["page"] else "secondary"):
-                ss["lesson"] = card
-                sup.set_scenario(ss, card["scenario"], "lesson")
-                st.switch_page(sup.PAGE_FILES[page])
+            col.button(f"Open on {sup.PAGE_TITLES[page]}", key=f"home_open_{card['id']}_{page}_btn",
+                       type="primary" if page == card["page"] else "secondary", on_click=open_lesson,
+                       args=(card, page))

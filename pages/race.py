@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from divlab import app_support as sup
+from divlab import viz
 
 # A deep link (e.g. /fit_1d?s=...) that is the server's first request runs this file directly
 # (Streamlit's pages/-directory mode, before app.py ever called st.navigation): hand it to app.py,
@@ -73,6 +74,6 @@ last = ss.get("race_last")
 if last is None:
     st.info("Choose the divergences and press Run the race.")
 else:
-    st.plotly_chart(last["figure"], width="stretch", key="race_chart")
+    st.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="race_chart")
     st.subheader("Final fits")
     st.dataframe(pd.DataFrame(last["table"]), hide_index=True, width="stretch")

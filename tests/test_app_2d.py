@@ -4,6 +4,7 @@ both pages (defaults, two lessons each, bad input next to the control, no except
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 import divlab as dl
@@ -271,4 +272,4 @@ def test_sample_divergence_values_carry_their_own_unit():
     finals = [row["final value"] for row in view["table"]]
     assert finals[0].endswith(" squared units of x") and finals[1].endswith(" kernel units")
     assert not any("nats" in v for v in finals)
-    assert view["figure"].layout.annotations[1].text == "D(p‖q) per step [kernel units; squared units of x]"
+    assert go.Figure(view["figure"]).layout.annotations[1].text == "D(p‖q) per step [kernel units; squared units of x]"

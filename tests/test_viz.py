@@ -115,3 +115,29 @@ def test_infinite_loss_is_a_gap_not_a_number():
 def test_divlab_does_not_import_streamlit():
     code = "import divlab, divlab.viz, divlab.app_support, sys; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_figure_spec_round_trip_and_display(target, results):
+    """A cached figure is its plain dict: it rebuilds the same figure, and for_display hands that very
+    dict to a renderer (st.plotly_chart calls to_dict) without copying or validating it again."""
+    import pickle
+
+    from divlab.viz import figure_spec, for_display
+
+    fig = fit_animation(target, results, n_frames=5)
+    spec = figure_spec(fig)
+    assert pickle.loads(pickle.dumps(spec)).keys() == spec.keys()
+    again = go.Figure(spec)
+    assert len(again.frames) == len(fig.frames) == 5
+    y = again.frames[-1].data[0].y  # plotly 6 keeps arrays as base64 typed-array specs in dicts
+    if isinstance(y, dict):
+        import base64
+
+        y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"])
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(fig.frames[-1].data[0].y))
+    shown = for_display(spec)
+    assert isinstance(shown, go.Figure) and shown.to_dict() is spec
+    assert pickle.loads(pickle.dumps(shown)).to_dict() == spec
+    assert for_display(fig) is fig
+    with pytest.raises(ValueError, match="for_display"):
+        for_display([1, 2])
