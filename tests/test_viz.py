@@ -141,3 +141,24 @@ def test_figure_spec_round_trip_and_display(target, results):
     assert for_display(fig) is fig
     with pytest.raises(ValueError, match="for_display"):
         for_display([1, 2])
+
+
+def test_unvalidated_frames_equal_validated_ones(target, results, monkeypatch):
+    """Animation frames skip plotly's validation (viz.layout.animation_frame); validated, the same
+    figure must come out byte for byte, so none of their keys is a typo plotly would reject."""
+    import plotly.io as pio
+
+    import divlab.viz.fit1d as fit1d_mod
+    import divlab.viz.race as race_mod
+
+    fast = [pio.to_json(fit_animation(target, results, n_frames=7), validate=False),
+            pio.to_json(race_mod.race_animation(target, results, n_frames=7), validate=False)]
+
+    def validated(name, data, traces):
+        return go.Frame(name=name, data=data, traces=traces)
+
+    monkeypatch.setattr(fit1d_mod, "animation_frame", validated)
+    monkeypatch.setattr(race_mod, "animation_frame", validated)
+    slow = [pio.to_json(fit_animation(target, results, n_frames=7), validate=False),
+            pio.to_json(race_mod.race_animation(target, results, n_frames=7), validate=False)]
+    assert fast == slow

@@ -15,7 +15,7 @@ from ..divergences.registry import get as get_spec
 from ..fit import FitResult
 from .fit1d import TARGET_COLOR, TARGET_FILL, _density, frame_values
 from .race import model_x_grid
-from .layout import animation_layout
+from .layout import animation_frame, animation_layout
 
 __all__ = ["sweep_animation", "sweep_overlay", "param_colors", "phase_figure"]
 
@@ -74,7 +74,7 @@ def sweep_animation(target: Distribution, results: Sequence[FitResult], param: s
     fig.add_trace(go.Scatter(x=vals, y=scales, mode="lines+markers", name="scale of q", line={"color": "#2ca02c"}),
                   row=1, col=2)
     fig.add_trace(marker(0), row=1, col=2)
-    fig.frames = [go.Frame(name=f"{v:g}", data=[model_trace(i, frame=True), marker(i, frame=True)], traces=[1, 4])
+    fig.frames = [animation_frame(name=f"{v:g}", data=[model_trace(i, frame=True), marker(i, frame=True)], traces=[1, 4])
                   for i, v in enumerate(vals)]
     ymax = max([float(np.nanmax(p_y))] + [float(np.nanmax(f.data[0].y)) for f in fig.frames])
     ymax = min(ymax, 3 * float(np.nanmax(p_y)))

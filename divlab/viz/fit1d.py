@@ -22,7 +22,7 @@ from ..distributions import Distribution
 from ..divergences.registry import get as get_spec
 from ..divergences.registry import unit_label, unit_suffix
 from ..fit import FitResult
-from .layout import animation_layout
+from .layout import animation_frame, animation_layout
 
 __all__ = ["COLORS", "color_for", "x_grid", "frame_steps", "density_figure", "loss_figure", "fit_animation"]
 
@@ -227,7 +227,7 @@ def fit_animation(target: Distribution, results, n_frames: int = 60, x=None) -> 
         fig.add_trace(tr, row=1, col=2)
 
     frame_traces = list(range(1, R + 1)) + list(range(2 * R + 1, 3 * R + 1))
-    fig.frames = [go.Frame(name=str(s), data=model_traces(s, frame=True) + markers(s, frame=True), traces=frame_traces)
+    fig.frames = [animation_frame(name=str(s), data=model_traces(s, frame=True) + markers(s, frame=True), traces=frame_traces)
                   for s in steps]
 
     # a fixed y range on the left so the view does not rescale between frames; a model that

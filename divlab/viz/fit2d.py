@@ -23,7 +23,7 @@ from ..distributions import Distribution, Empirical, Mixture
 from ..divergences.registry import get as get_spec
 from ..divergences.registry import unit_suffix, with_unit
 from .fit1d import _check_results, _finite_or_none, _log_y, _styles, color_for, frame_steps, loss_title
-from .layout import animation_layout
+from .layout import animation_frame, animation_layout
 
 __all__ = ["unit", "xy_grid", "log_density_grid", "ellipse", "gaussian_parts", "target_contour", "target_figure2d",
            "fit2d_animation", "fit2d_small_multiples", "N_XY", "LOG_RANGE"]
@@ -330,7 +330,7 @@ def fit2d_animation(target: Distribution, results, n_frames: int = 40, *, model_
         for tr in first[3 * R:]:
             fig.add_trace(tr, row=1, col=2)
     traces = list(range(1, 3 * R + 1)) + (list(range(4 * R + 1, 5 * R + 1)) if show_loss else [])
-    fig.frames = [go.Frame(name=str(s), data=frame_data(s), traces=traces) for s in steps]
+    fig.frames = [animation_frame(name=str(s), data=frame_data(s), traces=traces) for s in steps]
     fig.update_xaxes(title_text="x", range=[float(xs[0]), float(xs[-1])], row=1, col=1)
     fig.update_yaxes(title_text="y", range=[float(ys[0]), float(ys[-1])], row=1, col=1)
     if show_loss:
@@ -381,7 +381,7 @@ def fit2d_small_multiples(target: Distribution, results, n_frames: int = 40, *, 
             out += _model_traces(r, s, st, xs, ys, mode, frame=True)
         return out
 
-    fig.frames = [go.Frame(name=str(s), data=frame_data(s), traces=traces) for s in steps]
+    fig.frames = [animation_frame(name=str(s), data=frame_data(s), traces=traces) for s in steps]
     names = [d.name for d in fig.data if d.showlegend is not False and d.name]
     fig.update_layout(template="plotly_white",
                       **animation_layout([str(s) for s in steps], plot_height=320 * nrow, frame_ms=FRAME_MS,

@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 from ..distributions import Distribution
 from .fit1d import _finite_or_none, color_for
 from .fit2d import FRAME_MS, N_XY, _check_2d, target_contour, xy_grid
-from .layout import animation_layout
+from .layout import animation_frame, animation_layout
 
 __all__ = ["flow_animation", "flow_label", "FLOW_NAMES"]
 
@@ -151,7 +151,7 @@ def flow_animation(target: Distribution, flows, *, cols: int | None = None, show
         return data
 
     names = [str(k) for k in range(F)]
-    fig.frames = [go.Frame(name=names[k], data=frame_data(k), traces=traces) for k in range(F)]
+    fig.frames = [animation_frame(name=names[k], data=frame_data(k), traces=traces) for k in range(F)]
     ref = max(flows, key=lambda f: len(f.steps))
     labels_at = [str(int(ref.steps[min(k, len(ref.steps) - 1)])) for k in range(F)]
     legend = [d.name for d in fig.data if d.showlegend is not False and d.name]

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-__all__ = ["animation_layout", "legend_rows", "TITLE_PX", "LEGEND_ROW_PX", "AXIS_PX", "BUTTONS_PX", "SLIDER_PX"]
+import plotly.graph_objects as go
+
+__all__ = ["animation_frame", "animation_layout", "legend_rows", "TITLE_PX", "LEGEND_ROW_PX", "AXIS_PX", "BUTTONS_PX", "SLIDER_PX"]
 
 #: subplot titles: 21 px above the plot area, plus a gap
 TITLE_PX = 28
@@ -101,3 +103,10 @@ def animation_layout(frames: Sequence[str], *, plot_height: int, labels: Sequenc
                                          "transition": {"duration": 0}}]} for name, lab in zip(frames, labels)],
         }],
     }
+
+
+def animation_frame(name: str, data: list, traces: list) -> go.Frame:
+    """One animation frame, not validated again: its traces are plain dicts holding only what
+    changes from step to step (y, x, z, hover text) of traces the figure has validated already.
+    Validating 60 frames of 6 such dicts cost 0.16 s (Fit 1D), more than the fit it shows."""
+    return go.Frame(name=name, data=data, traces=traces, _validate=False)

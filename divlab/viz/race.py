@@ -18,7 +18,7 @@ from ..distributions import Distribution
 from ..divergences.registry import get as get_spec
 from ..fit import FitResult
 from .fit1d import TARGET_COLOR, TARGET_FILL, _check_results, _density, _styles, frame_steps, frame_values
-from .layout import animation_layout
+from .layout import animation_frame, animation_layout
 
 __all__ = ["race_animation", "race_grid", "model_x_grid", "MAX_PANELS"]
 
@@ -89,7 +89,7 @@ def race_animation(target: Distribution, results, n_frames: int = 40, cols: int 
                                  hovertemplate="x=%{x:.3g}<br>p(x)=%{y:.4g}<extra>target p</extra>"), row=rr, col=cc)
         fig.add_trace(model_trace(k, steps[0]), row=rr, col=cc)
     model_idx = [2 * k + 1 for k in range(len(results))]
-    fig.frames = [go.Frame(name=str(s), data=[model_trace(k, s, frame=True) for k in range(len(results))],
+    fig.frames = [animation_frame(name=str(s), data=[model_trace(k, s, frame=True) for k in range(len(results))],
                            traces=model_idx) for s in steps]
     peak = float(np.nanmax(p_y)) if p_y.size else 1.0
     ymax = peak
