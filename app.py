@@ -8,6 +8,9 @@ imports and exports it as JSON. Decisions about the URL and files are made by pl
 :mod:`divlab.app_support`; this file only wires them to widgets.
 """
 
+import os
+import sys
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -16,6 +19,7 @@ import divlab
 from divlab import app_support as sup
 from divlab.device import describe
 
+_RUN_T0 = time.perf_counter()
 st.set_page_config(page_title="divlab", layout="wide")
 ss = st.session_state
 ROOT = Path(__file__).resolve().parent
@@ -74,7 +78,14 @@ with st.sidebar:
     # filled after the page ran, so export and link show the state the page just set
     share_box = st.container()
 
-nav.run()
+try:
+    nav.run()
+finally:
+    # DIVLAB_LOG_RUNS=1: one line per script run on stderr (the server log), e.g. for the load test
+    # (bench/load_test.py) and for a host watching how long its visitors' runs take
+    if os.environ.get("DIVLAB_LOG_RUNS"):
+        print(f"divlab-run page={nav.url_path or 'home'} seconds={time.perf_counter() - _RUN_T0:.4f}",
+              file=sys.stderr, flush=True)
 
 sc = ss[sup.SCENARIO_KEY]
 param = sc.to_url_param()

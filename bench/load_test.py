@@ -81,6 +81,39 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) the process has used, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def logged_runs(log_path: Path, start: int = 0) -> tuple[list[tuple[str, float]], int]:
+    """The script runs the server logged (DIVLAB_LOG_RUNS=1: ``divlab-run page=... seconds=...``) from byte
+    ``start`` of its log on, and the log's size now."""
+    data = log_path.read_bytes()
+    runs = []
+    for line in data[start:].decode(errors="replace").splitlines():
+        if line.startswith("divlab-run "):
+            f = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+            try:
+                runs.append((f.get("page", "?"), float(f["seconds"])))
+            except (KeyError, ValueError):
+                continue
+    return runs, len(data)
+
+
+def machine_busy_s() -> float | None:
+    """CPU seconds the whole machine has been busy (all CPUs, /proc/stat: all but idle and iowait)."""
+    try:
+        vals = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return (sum(vals[:8]) - vals[3] - vals[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def healthy(url: str, timeout: float = 5.0) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/_stcore/health", timeout=timeout) as r:
@@ -219,7 +252,7 @@ async def main_async(args) -> dict:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = Path(tempfile.mkdtemp(prefix="divlab-load-")) / "server.log"
-    env_extra = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env_extra = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "DIVLAB_LOG_RUNS": "1"}
     load_before = os.getloadavg()
     proc = start_server(port, log_path, env_extra)
     result: dict = {"users": args.users, "lessons_per_user": args.lessons_per_user, "port": port,
@@ -244,10 +277,21 @@ async def main_async(args) -> dict:
             await ctx.close()
             result["rss_after_warmup_mb"] = rss_mb(proc.pid)
             # 2. cache check, alone
+            _, at0 = logged_runs(log_path)
+            c0 = cpu_s(proc.pid)
             first = await visit(browser, base, heavy, args.timeout)
+            c1 = cpu_s(proc.pid)
+            runs1, at1 = logged_runs(log_path, at0)
             repeat = await visit(browser, base, heavy, args.timeout)
+            c2 = cpu_s(proc.pid)
+            runs2, at2 = logged_runs(log_path, at1)
+            if None not in (c0, c1, c2):  # the server's own work for each visit (nothing else runs)
+                first["server_cpu_s"], repeat["server_cpu_s"] = c1 - c0, c2 - c1
+            first["script_time_s"] = sum(t for _, t in runs1)  # the script runs themselves, timed by app.py
+            repeat["script_time_s"] = sum(t for _, t in runs2)
+            first["script_runs"], repeat["script_runs"] = len(runs1), len(runs2)
             result["cache"] = {"lesson": heavy["id"], "first": first, "repeat": repeat}
-            for name in ("script_s", "time_to_chart_s", "server_run_s"):
+            for name in ("script_s", "time_to_chart_s", "server_run_s", "server_cpu_s", "script_time_s"):
                 if first.get(name) and repeat.get(name):
                     result["cache"][name.replace("_s", "") + "_speedup"] = first[name] / repeat[name]
             # 3. the crowd
@@ -266,9 +310,16 @@ async def main_async(args) -> dict:
                     await asyncio.sleep(5)
 
             watcher = asyncio.ensure_future(watch_load())
+            cpu0, busy0 = cpu_s(proc.pid), machine_busy_s()
+            _, log0 = logged_runs(log_path)
             per_user = await asyncio.gather(*(user(browser, base, u, plans[u], args.timeout, deadline)
                                               for u in range(args.users)))
+            cpu1, busy1 = cpu_s(proc.pid), machine_busy_s()
+            crowd_runs, _ = logged_runs(log_path, log0)
+            result["crowd_script_runs_s"] = [round(t, 4) for _, t in crowd_runs]
             watcher.cancel()
+            if None not in (cpu0, cpu1, busy0, busy1):
+                result["crowd_server_cpu_s"], result["crowd_machine_busy_s"] = cpu1 - cpu0, busy1 - busy0
             result["crowd_wall_s"] = time.monotonic() - t_crowd
             result["loadavg_during_max"] = max(load_during) if load_during else None
             visits = [v for vs in per_user for v in vs]
@@ -336,19 +387,27 @@ def markdown(r: dict, s: dict, command: str) -> str:
         f"Lesson `{c.get('lesson')}` (the heaviest 1D lesson), opened by a fresh session while no other session of this test ran, then "
         "by a second fresh session:",
         "",
-        "| | time-to-chart | script run to chart | server script run |",
-        "|---|---|---|---|",
+        "| | time-to-chart | script run to chart | server script run (page's view) | script runs (app.py's clock) "
+        "| server CPU |",
+        "|---|---|---|---|---|---|",
         f"| first run (computed) | {f.get('time_to_chart_s', nan):.2f} s | {f.get('script_s', nan):.2f} s | "
-        f"{f.get('server_run_s', nan):.2f} s |",
+        f"{f.get('server_run_s', nan):.2f} s | {f.get('script_time_s', nan):.3f} s ({f.get('script_runs', 0)} runs) | "
+        f"{f.get('server_cpu_s', nan):.2f} s |",
         f"| repeat (shared `st.cache_data`) | {rep.get('time_to_chart_s', nan):.2f} s | "
-        f"{rep.get('script_s', nan):.2f} s | {rep.get('server_run_s', nan):.2f} s |",
+        f"{rep.get('script_s', nan):.2f} s | {rep.get('server_run_s', nan):.2f} s | "
+        f"{rep.get('script_time_s', nan):.3f} s ({rep.get('script_runs', 0)} runs) | {rep.get('server_cpu_s', nan):.2f} s |",
         f"| speedup | {c.get('time_to_chart_speedup', nan):.1f}× | {c.get('script_speedup', nan):.1f}× | "
-        f"{c.get('server_run_speedup', nan):.1f}× |",
+        f"{c.get('server_run_speedup', nan):.1f}× | {c.get('script_time_speedup', nan):.1f}× | "
+        f"{c.get('server_cpu_speedup', nan):.1f}× |",
         "",
         "time-to-chart counts from navigation start (page, scripts and WebSocket included) to the drawn "
         "animation; script run to chart from the first Streamlit run seen in the page to the drawn animation "
         "(includes sending and drawing the figure in the browser); server script run from that run's start to its "
-        "end as the page saw them (the server's work, without the browser drawing the chart).",
+        "end as the page saw them (the server's work, with the browser's delays in seeing it); script runs: the "
+        "time of every script run of the visit as app.py measured it (DIVLAB_LOG_RUNS=1 in the server log): the "
+        "work the cache saves; server CPU: every CPU second the streamlit process used during the visit "
+        "(/proc/<pid>/stat), which also counts serving Streamlit's frontend files to a browser with an empty cache "
+        "and the WebSocket traffic, the same for a computed and a cached lesson.",
         "",
         f"## The crowd: {r['users']} sessions × {r['lessons_per_user']} lessons",
         "",
@@ -370,11 +429,23 @@ def markdown(r: dict, s: dict, command: str) -> str:
         ("Errors by kind: " + ", ".join(s["error_kinds"]) + "." if s["errors"] else "No errors: every visit drew its "
          "chart, no exception box, no connection error."),
         "",
+        *([f"Where the CPU went during the crowd: the machine was busy {r['crowd_machine_busy_s']:.0f} CPU-seconds "
+           f"({r['crowd_machine_busy_s'] / max(r.get('crowd_wall_s', 1), 1e-9):.2f} of its {r['machine']['cpus']} CPUs "
+           f"on average); the streamlit server used {r['crowd_server_cpu_s']:.0f} of them "
+           f"({100 * r['crowd_server_cpu_s'] / max(r['crowd_machine_busy_s'], 1e-9):.0f} %), "
+           f"{r['crowd_server_cpu_s'] / max(s['visits'], 1):.2f} CPU-seconds per visit; the rest went to the "
+           f"{r['users']} Chromium renderers and this test. A class's browsers run on the students' own machines, so "
+           "the server's share is what a hosted demo pays."
+           + (f" The crowd's {len(r['crowd_script_runs_s'])} script runs took {sum(r['crowd_script_runs_s']):.1f} s "
+              f"in all (median {pct(r['crowd_script_runs_s'], 0.5):.3f} s, p95 {pct(r['crowd_script_runs_s'], 0.95):.3f} "
+              "s, by app.py's clock under this load)." if r.get("crowd_script_runs_s") else "")]
+          if r.get("crowd_server_cpu_s") is not None else []),
+        "",
         *([f"No visit of the crowd drew its chart within its bound ({r.get('timeout_s', 240):.0f} s per visit, "
            f"{r.get('time_limit_s', 480):.0f} s for the crowd), so p50/p95 are above {r.get('timeout_s', 240):.0f} s "
            "and not measured. The load average reached "
            f"{r.get('loadavg_during_max') or float('nan'):.0f} on {r['machine']['cpus']} CPUs: "
-           f"{r['users']} Chromium renderers (each boots Streamlit's frontend and draws a 2-3 MB animated figure), "
+           f"{r['users']} Chromium renderers (each boots Streamlit's frontend and draws a ~0.5 MB animated figure), "
            "the server and the other work on the machine shared two cores, and the timeouts of the first wave all "
            "fell within seconds of each other, which fits fair CPU sharing (everyone late) rather than a stuck server. "
            "No exception box, no connection error and no server error were seen. To measure time-to-chart, run "
@@ -418,6 +489,9 @@ def main(argv=None) -> int:
     s = summarize(r)
     command = "python bench/load_test.py" + ("" if (args.users, args.lessons_per_user) == (30, 3) else
                                              f" --users {args.users} --lessons-per-user {args.lessons_per_user}")
+    if (args.timeout, args.time_limit) != (240.0, 480.0):
+        command += f" --timeout {args.timeout:g} --time-limit {args.time_limit:g}"
+    r.update(timeout_s=args.timeout, time_limit_s=args.time_limit)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"summary": s, "command": command, "timeout_s": args.timeout,
                                            "time_limit_s": args.time_limit, **r}, indent=1, default=str))
