@@ -377,9 +377,9 @@ def markdown(r: dict, s: dict, command: str) -> str:
         f"crowd (sampled every 5 s), {r['loadavg_after'][0]:.1f} after. The browsers (one Chromium, "
         f"{r['users']} contexts) ran on the same machine as the server"
         + (" (a load average above 1 before the run means other work shared the machine at its start)"
-           if r['machine']['loadavg_before'][0] > 1.0 else "") + ". The 30 browsers, not the server, are what "
-        "saturates these 2 CPUs (see where the CPU went, below): time-to-chart here measures the test machine, "
-        "not what a student on their own machine waits.",
+           if r['machine']['loadavg_before'][0] > 1.0 else "") + f". The {r['users']} browsers, not the server, are "
+        f"what saturates these {r['machine']['cpus']} CPUs (see where the CPU went, below): time-to-chart here "
+        "measures the test machine, not what a student on their own machine waits.",
         "",
         "Server: `streamlit run app.py` on 127.0.0.1 with the Dockerfile's settings (`OMP_NUM_THREADS=1`, "
         "default limits of `divlab/limits.py`).",
