@@ -552,7 +552,8 @@ def canvas_points(json_data: Any) -> list[list[tuple[float, float]]]:
             continue
         pts: list[tuple[float, float]] = []
         if obj.get("type") == "path":
-            for cmd in obj.get("path") or []:
+            path = obj.get("path")
+            for cmd in path if isinstance(path, list) else []:  # a tampered value may be any JSON
                 nums = [c for c in cmd[1:] if isinstance(c, (int, float))] if isinstance(cmd, list) else []
                 if len(nums) >= 2 and all(math.isfinite(v) for v in nums[-2:]):
                     pts.append((float(nums[-2]), float(nums[-1])))

@@ -465,7 +465,11 @@ def _loc_path(loc) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            name = str(part)
+            if not name.isidentifier():  # a key such as "\n" or "a b" from an uploaded file: quoted, one line
+                out += f"[{name!r}]"
+                continue
+            out += ("." if out else "") + name
     return out
 
 

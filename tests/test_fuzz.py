@@ -185,8 +185,6 @@ def test_sample_divergences_on_random_clouds(data, xy, key):
                                             st.lists(inner, max_size=3)), max_size=5),
     max_leaves=12))
 def test_from_spec_on_random_objects(spec):
-    # an unhashable "type" is a known gap (TypeError), pinned by the strict xfail below
-    assume(not (isinstance(spec, dict) and isinstance(spec.get("type"), (list, dict))))
     try:
         d = dl.from_spec(spec)
     except Exception as exc:  # noqa: BLE001
@@ -195,9 +193,6 @@ def test_from_spec_on_random_objects(spec):
     assert isinstance(d, dl.Distribution)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="gap in divlab/distributions/spec.py: `typ not in SPEC_TYPES` with an unhashable type "
-                          "raises TypeError; fix: check isinstance(typ, str) first (then remove this mark)")
 @pytest.mark.parametrize("typ", [[], {}], ids=["list", "dict"])
 def test_from_spec_unhashable_type_is_a_value_error(typ):
     with pytest.raises(ValueError, match="type"):
@@ -511,3 +506,24 @@ def test_parameter_text_boxes(sp, text):
     assert values and all(math.isfinite(v) for v in values)
     for v in values:
         spec.resolve_params({param.name: v})  # each value is allowed by the registry
+
+
+# ---------------------------------------------------------------------------------------------
+# cases the fuzzers found (kept as plain tests: the hypothesis database is not in CI)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", [1.0, "M 0 0", {"a": 1}, None], ids=["number", "text", "object", "null"])
+def test_canvas_path_that_is_not_a_list_is_no_stroke(path):
+    from divlab import app_support as sup
+
+    assert sup.canvas_points({"objects": [{"type": "path", "path": path}]}) == []
+
+
+def test_scenario_field_name_with_a_newline_gets_a_one_line_message():
+    from divlab.scenario import Scenario
+
+    d = dl.load_preset("two_equal_modes")["scenario"].model_dump()
+    d["model"] = {"\n": None}
+    with pytest.raises(ValueError) as info:
+        Scenario.from_json(json.dumps(d))
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("scenario.model['\\n']: unknown field"), msg

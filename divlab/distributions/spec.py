@@ -28,7 +28,7 @@ def from_spec(spec: dict, *, device=None, dtype=None, _depth: int = 0) -> Distri
     if not isinstance(spec, dict):
         raise ValueError(f"distribution spec: expected an object with a 'type', got {type(spec).__name__}")
     typ = spec.get("type")
-    if typ not in SPEC_TYPES:
+    if not isinstance(typ, str) or typ not in SPEC_TYPES:  # a list or dict "type" is unhashable: check str first
         raise ValueError(f"distribution spec: type={typ!r} is unknown (allowed: {', '.join(sorted(SPEC_TYPES))})")
     cls = SPEC_TYPES[typ]
     allowed = set(cls.spec_keys) | {"type"}
