@@ -32,8 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))  # the browser tests' server and page helpers
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import st_driver as d  # noqa: E402
+from _measure import logged_runs  # noqa: E402
 from st_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 
 from divlab import app_support as sup  # noqa: E402
@@ -91,11 +93,7 @@ def server_seconds(url: str, start: int) -> float:
     log = SERVER_LOGS.get(url)
     if log is None or not log.exists():
         return float("nan")
-    total = 0.0
-    for line in log.read_bytes()[start:].decode(errors="replace").splitlines():
-        if line.startswith("divlab-run ") and "seconds=" in line:
-            total += float(line.rsplit("seconds=", 1)[1])
-    return total
+    return sum(t for _, t in logged_runs(log, start)[0])
 
 
 def fingerprint(page):

@@ -42,6 +42,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _measure import logged_runs  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CHART = '[data-testid="stMain"] .js-plotly-plot'
@@ -88,21 +91,6 @@ def cpu_s(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
-
-
-def logged_runs(log_path: Path, start: int = 0) -> tuple[list[tuple[str, float]], int]:
-    """The script runs the server logged (DIVLAB_LOG_RUNS=1: ``divlab-run page=... seconds=...``) from byte
-    ``start`` of its log on, and the log's size now."""
-    data = log_path.read_bytes()
-    runs = []
-    for line in data[start:].decode(errors="replace").splitlines():
-        if line.startswith("divlab-run "):
-            f = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
-            try:
-                runs.append((f.get("page", "?"), float(f["seconds"])))
-            except (KeyError, ValueError):
-                continue
-    return runs, len(data)
 
 
 def machine_busy_s() -> float | None:

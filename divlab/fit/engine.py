@@ -136,7 +136,7 @@ class _Batch:
         order = []
         for idx in groups.values():
             m = members[idx[0]]
-            self.groups.append((m.spec, m.dparams, self._sel(idx), None))
+            self.groups.append((m.spec, m.dparams, self._sel(idx)))
             order.extend(idx)
         self.inverse = None
         if order != list(range(len(members))):
@@ -153,7 +153,7 @@ class _Batch:
             m = members[idx[0]]
             rule = m.spec.grad_rule if k[0] != "autograd" else None
             params = m.dparams if rule is None else self._stack([members[i].dparams for i in idx])
-            self.hot.append((m.spec, rule, params, self._sel(idx), idx))
+            self.hot.append((m.spec, rule, params, self._sel(idx)))
 
     def _sel(self, idx):
         if idx == list(range(idx[0], idx[0] + len(idx))):
@@ -184,7 +184,7 @@ class _Batch:
     def values(self, lqn: torch.Tensor) -> torch.Tensor:
         """Each member's divergence value (B,), computed group by group."""
         vals = []
-        for spec, dparams, sel, _ in self.groups:
+        for spec, dparams, sel in self.groups:
             vals.append(spec.from_logs(self.lp, lqn[:, sel], self.w, **dparams).reshape(-1))
         v = vals[0] if len(vals) == 1 else torch.cat(vals)
         return v if self.inverse is None else v[self.inverse]
@@ -216,7 +216,7 @@ class _Batch:
         B = theta.shape[0]
         vals = torch.empty(B, device=self.dev, dtype=self.dt)
         s0, s1, s2 = torch.empty_like(vals), torch.empty_like(vals), torch.empty_like(vals)
-        for spec, rule, params, sel, _ in self.hot:
+        for spec, rule, params, sel in self.hot:
             if rule is not None:
                 v, d = rule(self.lp_row, lqn[sel], self.p_row, qn[sel], w, **params)
                 s0[sel], s1[sel], s2[sel] = d @ w, d @ wu, d @ wu2
