@@ -13,12 +13,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "assets" / "screenshots"
 #: Playwright's wait limit: Streamlit reruns can be slow on a loaded 2-core machine (waits are on
 #: elements, never sleeps, so a quiet machine does not pay for it)
 TIMEOUT_MS = int(os.environ.get("DIVLAB_BROWSER_TIMEOUT_MS", "60000"))
+#: how often set_number types and commits a value before it gives up (within TIMEOUT_MS in all)
+COMMIT_TRIES = 3
 
 
 def screenshots_enabled() -> bool:
@@ -138,9 +141,23 @@ def set_number(page: Page, label: str, value) -> None:
     box = number_input(page, label)
     if float(box.input_value()) == float(value):
         return  # nothing to change: Streamlit would not rerun
-    with expect_run(page):
+    before = runs(page)
+    # An Enter that lands while Streamlit re-renders the input (a delta of the previous run arriving
+    # late) commits nothing and starts no run: seen once in CI. Type it again, never wait blind.
+    for attempt in range(COMMIT_TRIES):
         box.fill(str(value))
         box.press("Enter")
+        try:
+            page.wait_for_function("(n) => (window.__divlabRuns || 0) > n", arg=before,
+                                   timeout=TIMEOUT_MS / COMMIT_TRIES)
+            break
+        except PlaywrightTimeout:
+            if attempt == COMMIT_TRIES - 1:
+                raise AssertionError(f"number input {label!r} = {value}: no script run after "
+                                     f"{COMMIT_TRIES} commits; script states "
+                                     f"{page.evaluate('() => window.__divlabStates')}") from None
+            print(f"set_number({label!r}, {value}): no run after commit {attempt + 1}, typing it again")
+    wait_idle(page)
     expect(box).to_have_value(re.compile(rf"^{re.escape(str(value))}"))
 
 
