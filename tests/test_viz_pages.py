@@ -120,3 +120,12 @@ def test_phase_view_and_figure_reverse_like_switches_forward_like_does_not():
     assert list(fig.data[1].x) == pytest.approx([view["critical"][0]])
     rows = sup.phase_rows(view)
     assert rows[1]["switch to one mode at d"] == "never in range"
+
+
+def test_2d_thumbnail_frames_the_shape_not_its_whole_bounding_box():
+    """The banana is 0.5 wide along a parabola whose bounds span 30 units in y: on the bounding box it
+    drew as a few dark pixels (under 2 % of cells visibly shaded); framed on its middle 99 % it fills the tile."""
+    h = viz.thumbnail(dl.load_preset("banana_2d")["scenario"].target).data[0]
+    z = np.asarray(h.z)
+    assert h.y[-1] - h.y[0] < 10.0
+    assert (z > 0.05 * z.max()).mean() > 0.05
