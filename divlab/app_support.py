@@ -853,9 +853,9 @@ def fit1d_view(scenario_json: str, callback=None) -> dict:
     target = sc.build_target()
     note = ""
     if all(set(r.trajectory) >= {"loc", "scale"} for r in results):
-        fig = viz.fit_animation(target, results, n_frames=sc.view.frames)
+        figure = viz.fit_animation_spec(target, results, n_frames=sc.view.frames)
     else:
-        fig = viz.race_animation(target, results, n_frames=sc.view.frames, cols=len(results))
+        figure = viz.figure_spec(viz.race_animation(target, results, n_frames=sc.view.frames, cols=len(results)))
         note = "Each panel shows one fit (models of this family are drawn panel by panel)."
     seen, look = set(), []
     for r in results:
@@ -863,7 +863,7 @@ def fit1d_view(scenario_json: str, callback=None) -> dict:
             seen.add(r.divergence)
             spec = get(r.divergence)
             look.append(f"**{spec.name}** ({_direction(spec)}): {spec.look_for}")
-    return {"scenario": scenario_json, "figure": viz.figure_spec(fig), "table": fit_rows(results),
+    return {"scenario": scenario_json, "figure": figure, "table": fit_rows(results),
             "modes": mode_rows(target, results),
             "look_for": look, "note": note}
 

@@ -143,6 +143,20 @@ def test_figure_spec_round_trip_and_display(target, results):
         for_display([1, 2])
 
 
+def test_fit_animation_spec_is_the_figure_as_a_dict(target, results):
+    """The app's fast path (frames and slider added as dicts, never validated) gives exactly the
+    dict of the validated figure: same traces, frames, typed arrays, slider and template."""
+    from divlab.viz import figure_spec, fit_animation_spec
+
+    for n in (1, 7, 60):
+        spec = fit_animation_spec(target, results, n_frames=n)
+        assert spec == figure_spec(fit_animation(target, results, n_frames=n))
+        assert len(spec["frames"]) == len(spec["layout"]["sliders"][0]["steps"]) == len(frame_steps(results, n))
+        assert spec["frames"][-1]["data"][0]["y"]["dtype"] == "f4"  # base64 float32, as to_dict writes it
+    again = go.Figure(spec)  # and plotly accepts every key of it
+    assert len(again.frames) == len(frame_steps(results, 60))
+
+
 def test_unvalidated_frames_equal_validated_ones(target, results, monkeypatch):
     """Animation frames skip plotly's validation (viz.layout.animation_frame); validated, the same
     figure must come out byte for byte, so none of their keys is a typo plotly would reject."""
