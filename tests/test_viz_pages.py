@@ -129,3 +129,16 @@ def test_2d_thumbnail_frames_the_shape_not_its_whole_bounding_box():
     z = np.asarray(h.z)
     assert h.y[-1] - h.y[0] < 10.0
     assert (z > 0.05 * z.max()).mean() > 0.05
+
+
+def test_1d_thumbnail_frames_the_shape_not_its_whole_bounding_box():
+    """A Student-t(3) target's bounds span about ±100: there its peak and tails drew as one spike
+    (3 of 200 points above a tenth of the peak). Framed on the middle 99 % of the target and the
+    start's loc ± 3 scale, the peak spans many points and the start q is inside the view."""
+    sc = dl.load_preset("heavy_tails")["scenario"]
+    fig = viz.thumbnail(sc.target, sup.init_of(sc))
+    x, p = np.asarray(fig.data[0].x), np.asarray(fig.data[0].y)
+    assert x[-1] - x[0] < 20.0
+    assert (p > 0.1 * p.max()).sum() > 30
+    init = sup.init_of(sc)
+    assert x[0] <= init["loc"] - 3 * init["scale"] and x[-1] >= init["loc"] + 3 * init["scale"]

@@ -28,6 +28,26 @@ def _x(d: Distribution, extra=(), n: int = 200) -> np.ndarray:
     return np.linspace(lo, hi, n)
 
 
+def _middle(d: Distribution, n: int = 4000) -> np.ndarray:
+    """The box (dim × [lo, hi]) holding the middle 99 % of each coordinate of ``n`` fixed-seed
+    samples of ``d``, padded by 10 %."""
+    xs = d.sample(n, seed=0).detach().cpu().numpy().reshape(n, -1)
+    lo, hi = np.quantile(xs, 0.005, axis=0), np.quantile(xs, 0.995, axis=0)
+    pad = 0.1 * np.maximum(hi - lo, 1e-9)
+    return np.stack([lo - pad, hi + pad], -1)
+
+
+def _x_thumbnail(d: Distribution, q: Distribution | None, n: int = 200) -> np.ndarray:
+    """A 1D thumbnail's x: the middle 99 % of the target (see :func:`_middle`) and the start's
+    loc ± 3 scale. The target's bounds are far too wide for a heavy tail: a Student-t with 3
+    degrees of freedom spans ±100 there, and the lesson's peak and tails drew as one spike."""
+    lo, hi = _middle(d)[0]
+    if q is not None:
+        loc, scale = float(q.loc), float(q.scale)
+        lo, hi = min(lo, loc - 3 * scale), max(hi, loc + 3 * scale)
+    return np.linspace(lo, hi, n)
+
+
 def thumbnail(target, start: dict | None = None, height: int = 150) -> go.Figure:
     """A lesson thumbnail: the target density p (shaded) and, dashed, the model's starting Normal
     ``start`` = {"loc", "scale"} when given. No axes titles, no legend, no toolbar clutter."""
@@ -37,7 +57,7 @@ def thumbnail(target, start: dict | None = None, height: int = 150) -> go.Figure
     if d.dim != 1:
         raise ValueError(f"thumbnail: needs a 1D or 2D target, got {d.dim}D")
     q = Normal(float(start["loc"]), float(start["scale"])) if start and {"loc", "scale"} <= set(start) else None
-    x = _x(d, [q] if q is not None else [])
+    x = _x_thumbnail(d, q)
     fig = go.Figure(go.Scatter(x=x, y=_density(d, x), mode="lines", fill="tozeroy", name="target p",
                                line={"color": TARGET_COLOR, "width": 1.2}, fillcolor=TARGET_FILL, hoverinfo="skip"))
     if q is not None:
@@ -55,10 +75,7 @@ def _thumbnail_2d(d: Distribution, height: int, n: int = 60) -> go.Figure:
     shape: a banana's y-bounds span 30 units for a curve 0.5 wide, which drew as a few dark pixels."""
     import torch
 
-    xy = d.sample(4000, seed=0).detach().cpu().numpy()
-    lo, hi = np.quantile(xy, 0.005, axis=0), np.quantile(xy, 0.995, axis=0)
-    pad = 0.1 * np.maximum(hi - lo, 1e-9)
-    box = np.stack([lo - pad, hi + pad], -1)
+    box = _middle(d)
     xs, ys = np.linspace(box[0, 0], box[0, 1], n), np.linspace(box[1, 0], box[1, 1], n)
     X, Y = np.meshgrid(xs, ys)
     pts = torch.as_tensor(np.stack([X.ravel(), Y.ravel()], -1), dtype=d.dtype, device=d.device)
