@@ -855,7 +855,7 @@ def fit1d_view(scenario_json: str, callback=None) -> dict:
     if all(set(r.trajectory) >= {"loc", "scale"} for r in results):
         figure = viz.fit_animation_spec(target, results, n_frames=sc.view.frames)
     else:
-        figure = viz.figure_spec(viz.race_animation(target, results, n_frames=sc.view.frames, cols=len(results)))
+        figure = viz.race_animation_spec(target, results, n_frames=sc.view.frames, cols=len(results))
         note = "Each panel shows one fit (models of this family are drawn panel by panel)."
     seen, look = set(), []
     for r in results:
@@ -914,7 +914,7 @@ def race_view(scenario_json: str) -> dict:
 
     sc, results = run_scenario_json(scenario_json)
     target = sc.build_target()
-    return {"figure": viz.figure_spec(viz.race_animation(target, results, n_frames=min(sc.view.frames, 40))),
+    return {"figure": viz.race_animation_spec(target, results, n_frames=min(sc.view.frames, 40)),
             "table": fit_rows(results)}
 
 

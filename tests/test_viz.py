@@ -143,8 +143,8 @@ def test_figure_spec_round_trip_and_display(target, results):
         for_display([1, 2])
 
 
-def test_fit_animation_spec_is_the_figure_as_a_dict(target, results):
-    """The app's fast path (frames and slider added as dicts, never validated) gives exactly the
+def test_animation_specs_are_the_figures_as_dicts(target, results):
+    """The app's fast path (fit_animation_spec, race_animation_spec) (frames and slider added as dicts, never validated) gives exactly the
     dict of the validated figure: same traces, frames, typed arrays, slider and template."""
     from divlab.viz import figure_spec, fit_animation_spec
 
@@ -155,6 +155,12 @@ def test_fit_animation_spec_is_the_figure_as_a_dict(target, results):
         assert spec["frames"][-1]["data"][0]["y"]["dtype"] == "f4"  # base64 float32, as to_dict writes it
     again = go.Figure(spec)  # and plotly accepts every key of it
     assert len(again.frames) == len(frame_steps(results, 60))
+    from divlab.viz import race_animation, race_animation_spec
+
+    for n in (1, 40):
+        race = race_animation_spec(target, results, n_frames=n)
+        assert race == figure_spec(race_animation(target, results, n_frames=n))
+    assert len(go.Figure(race).frames) == len(frame_steps(results, 40))
 
 
 def test_unvalidated_frames_equal_validated_ones(target, results, monkeypatch):
@@ -162,17 +168,21 @@ def test_unvalidated_frames_equal_validated_ones(target, results, monkeypatch):
     figure must come out byte for byte, so none of their keys is a typo plotly would reject."""
     import plotly.io as pio
 
-    import divlab.viz.fit1d as fit1d_mod
     import divlab.viz.race as race_mod
 
     fast = [pio.to_json(fit_animation(target, results, n_frames=7), validate=False),
             pio.to_json(race_mod.race_animation(target, results, n_frames=7), validate=False)]
 
+    import divlab.viz.layout as layout_mod
+
+    made = []
+
     def validated(name, data, traces):
+        made.append(name)
         return go.Frame(name=name, data=data, traces=traces)
 
-    monkeypatch.setattr(fit1d_mod, "animation_frame", validated)
-    monkeypatch.setattr(race_mod, "animation_frame", validated)
+    monkeypatch.setattr(layout_mod, "animation_frame", validated)  # what fit_animation and race_animation use
     slow = [pio.to_json(fit_animation(target, results, n_frames=7), validate=False),
             pio.to_json(race_mod.race_animation(target, results, n_frames=7), validate=False)]
+    assert len(made) == 2 * len(frame_steps(results, 7))  # every frame of both went through validation
     assert fast == slow

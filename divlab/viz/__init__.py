@@ -8,12 +8,12 @@ from .calculator import error_curve_figure, pair_figure
 from .families import phase_figure, sweep_animation, sweep_overlay
 from .gallery import target_preview, thumbnail
 from .landscape import landscape_figure
-from .race import race_animation, race_grid
+from .race import race_animation, race_animation_spec, race_grid
 from .theory import f_h_figure, h_along_x_figure
 from .shown import figure_spec, for_display
 
 __all__ = ["fit_animation", "fit_animation_spec", "density_figure", "loss_figure", "color_for", "COLORS", "frame_steps", "x_grid",
-           "thumbnail", "target_preview", "race_animation", "race_grid",
+           "thumbnail", "target_preview", "race_animation", "race_animation_spec", "race_grid",
            "pair_figure", "error_curve_figure", "sweep_animation", "sweep_overlay", "phase_figure", "landscape_figure",
            "f_h_figure", "h_along_x_figure"]
 __all__ += ["figure_spec", "for_display"]

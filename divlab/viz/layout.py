@@ -21,11 +21,14 @@ sliders: current-value line + offset 10 + tick offset 25 + tick length 7 + label
 
 from __future__ import annotations
 
+import base64
 from typing import Sequence
+
+import numpy as np
 
 import plotly.graph_objects as go
 
-__all__ = ["animation_frame", "animation_layout", "legend_rows", "TITLE_PX", "LEGEND_ROW_PX", "AXIS_PX", "BUTTONS_PX", "SLIDER_PX"]
+__all__ = ["animation_frame", "animation_layout", "animated_figure", "animated_spec", "legend_rows", "TITLE_PX", "LEGEND_ROW_PX", "AXIS_PX", "BUTTONS_PX", "SLIDER_PX"]
 
 #: subplot titles: 21 px above the plot area, plus a gap
 TITLE_PX = 28
@@ -110,3 +113,43 @@ def animation_frame(name: str, data: list, traces: list) -> go.Frame:
     changes from step to step (y, x, z, hover text) of traces the figure has validated already.
     Validating 60 frames of 6 such dicts cost 0.16 s (Fit 1D), more than the fit it shows."""
     return go.Frame(name=name, data=data, traces=traces, _validate=False)
+
+
+def animated_figure(fig: go.Figure, frames: Sequence[tuple], layout: dict) -> go.Figure:
+    """``fig`` (the static traces) with its ``frames`` — (name, trace dicts, trace indices) — and
+    the animation ``layout`` (:func:`animation_layout` plus the template) applied."""
+    fig.frames = [animation_frame(name=name, data=data, traces=traces) for name, data, traces in frames]
+    fig.update_layout(**layout)
+    return fig
+
+
+def animated_spec(fig: go.Figure, frames: Sequence[tuple], layout: dict) -> dict:
+    """The plain dict ``figure_spec(animated_figure(fig, frames, layout))`` gives (data, layout,
+    frames; numpy arrays as plotly's base64 typed arrays), without plotly validating and deep-copying
+    the frames and the slider steps: only the static traces and the rest of the layout go through
+    plotly. For Fit 1D's 60 frames of 3 fits 0.04 s instead of 0.10 s, as long as the fit itself."""
+    layout = dict(layout)
+    sliders = layout.pop("sliders", None)
+    fig.update_layout(**layout)
+    spec = fig.to_dict()
+    if sliders is not None:
+        spec["layout"]["sliders"] = sliders
+    spec["frames"] = [{"data": [_typed_arrays(d) for d in data], "name": name, "traces": traces}
+                      for name, data, traces in frames]
+    return spec
+
+
+#: numpy dtypes (little-endian) and their plotly.js typed-array names; frames hold float32 curves
+_TYPED = {"<f4": "f4", "<f8": "f8"}
+
+
+def _typed_arrays(trace: dict) -> dict:
+    """A frame's trace with its 1D numpy arrays as plotly's typed-array dicts (``{"dtype", "bdata"}``,
+    base64 of the little-endian bytes), as ``go.Figure.to_dict`` writes them; other arrays as lists."""
+    out = {}
+    for k, v in trace.items():
+        if isinstance(v, np.ndarray):
+            v = ({"dtype": _TYPED[v.dtype.str], "bdata": base64.b64encode(v.tobytes()).decode("ascii")}
+                 if v.dtype.str in _TYPED and v.ndim == 1 else v.tolist())
+        out[k] = v
+    return out

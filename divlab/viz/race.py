@@ -18,9 +18,9 @@ from ..distributions import Distribution
 from ..divergences.registry import get as get_spec
 from ..fit import FitResult
 from .fit1d import TARGET_COLOR, TARGET_FILL, _check_results, _density, _styles, frame_steps, frame_values
-from .layout import animation_frame, animation_layout
+from .layout import animated_figure, animated_spec, animation_layout
 
-__all__ = ["race_animation", "race_grid", "model_x_grid", "MAX_PANELS"]
+__all__ = ["race_animation", "race_animation_spec", "race_grid", "model_x_grid", "MAX_PANELS"]
 
 MAX_PANELS = 6
 
@@ -56,7 +56,20 @@ def race_animation(target: Distribution, results, n_frames: int = 40, cols: int 
 
     Trace order: for panel k (0-based), trace 2k is the target and 2k+1 the model; frames update
     the model traces only. Panel titles name the divergence and its direction. A fit that stopped
-    early stays at its last point."""
+    early stays at its last point. :func:`race_animation_spec` builds the same figure as a dict."""
+    return animated_figure(*_race_parts(target, results, n_frames, cols, x, height_per_row))
+
+
+def race_animation_spec(target: Distribution, results, n_frames: int = 40, cols: int | None = None, x=None,
+                        height_per_row: int = 260) -> dict:
+    """:func:`race_animation` as the plain dict ``figure_spec(race_animation(...))`` gives, built
+    without validating the frames and the slider (:func:`divlab.viz.layout.animated_spec`)."""
+    return animated_spec(*_race_parts(target, results, n_frames, cols, x, height_per_row))
+
+
+def _race_parts(target: Distribution, results, n_frames: int, cols: int | None, x, height_per_row: int):
+    """The static panels (validated), the frames as (name, trace dicts, trace indices), and the
+    animation layout, not yet applied."""
     results = _check_results(results)
     if target.dim != 1:
         raise ValueError(f"race_animation(target={type(target).__name__}, {target.dim}D): needs a 1D target")
@@ -89,18 +102,17 @@ def race_animation(target: Distribution, results, n_frames: int = 40, cols: int 
                                  hovertemplate="x=%{x:.3g}<br>p(x)=%{y:.4g}<extra>target p</extra>"), row=rr, col=cc)
         fig.add_trace(model_trace(k, steps[0]), row=rr, col=cc)
     model_idx = [2 * k + 1 for k in range(len(results))]
-    fig.frames = [animation_frame(name=str(s), data=[model_trace(k, s, frame=True) for k in range(len(results))],
-                           traces=model_idx) for s in steps]
+    frames = [(str(s), [model_trace(k, s, frame=True) for k in range(len(results))], model_idx) for s in steps]
     peak = float(np.nanmax(p_y)) if p_y.size else 1.0
     ymax = peak
-    for f in fig.frames:
-        for d in f.data:
-            if len(d.y):
-                ymax = max(ymax, float(np.nanmax(d.y)))
+    for _, data, _ in frames:
+        for d in data:
+            if len(d["y"]):
+                ymax = max(ymax, float(np.nanmax(d["y"])))
     ymax = min(ymax, 3 * peak) if peak > 0 else (ymax if math.isfinite(ymax) and ymax > 0 else 1.0)
     fig.update_yaxes(range=[0, 1.05 * ymax])
     names = ["target p"] + [r.label for r in results]
-    fig.update_layout(template="plotly_white",
-                      **animation_layout([str(s) for s in steps], plot_height=height_per_row * rows,
-                                         legend_names=names, axis_title=False, left=40, right=10))
-    return fig
+    layout = dict(template="plotly_white",
+                  **animation_layout([str(s) for s in steps], plot_height=height_per_row * rows,
+                                     legend_names=names, axis_title=False, left=40, right=10))
+    return fig, frames, layout
