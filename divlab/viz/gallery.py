@@ -19,13 +19,10 @@ def _dist(target) -> Distribution:
     raise ValueError(f"thumbnail(target={target!r}): target must be a distribution or its JSON spec")
 
 
-def _x(d: Distribution, extra=(), n: int = 200) -> np.ndarray:
+def _x(d: Distribution, n: int = 200) -> np.ndarray:
+    """x over the target's bounds (a preview shows all of what was drawn or typed)."""
     box = d.bounds().detach().cpu().numpy()
-    lo, hi = float(box[0, 0]), float(box[0, 1])
-    for m in extra:
-        b = m.bounds().detach().cpu().numpy()
-        lo, hi = min(lo, float(b[0, 0])), max(hi, float(b[0, 1]))
-    return np.linspace(lo, hi, n)
+    return np.linspace(float(box[0, 0]), float(box[0, 1]), n)
 
 
 def _middle(d: Distribution, n: int = 4000) -> np.ndarray:
