@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "assets" / "screenshots"
@@ -68,6 +68,44 @@ def runs(page: Page) -> int:
     return int(page.evaluate("() => window.__divlabRuns || 0"))
 
 
+def server_runs(page: Page) -> int:
+    """Script runs the page's server has logged so far (st_server starts it with DIVLAB_LOG_RUNS=1)."""
+    log = _server_log(page)
+    return log.read_text(errors="replace").count("\ndivlab-run ") if log is not None and log.exists() else 0
+
+
+def run_marks(page: Page) -> tuple[int, int]:
+    """What :func:`wait_for_run` compares against: (runs the page saw, runs the server logged)."""
+    return runs(page), server_runs(page)
+
+
+def wait_for_run(page: Page, before: tuple[int, int], timeout_ms: float = TIMEOUT_MS) -> bool:
+    """Wait until a script run after ``before`` (:func:`run_marks`) is over, as the page saw it (its
+    script state went running -> notRunning). A run so quick that Streamlit's frontend never showed
+    it running (both state changes drawn in one frame) is taken from the server's log instead, once
+    the page has shown nothing for ``RUN_GRACE_S`` after the server logged it. True if a run was seen
+    within ``timeout_ms``."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    logged_at = None
+    while True:
+        if runs(page) > before[0]:
+            wait_idle(page)
+            return True
+        if logged_at is None and server_runs(page) > before[1]:
+            logged_at = time.monotonic()  # the line is written just before the run's last elements
+        if logged_at is not None and time.monotonic() - logged_at > RUN_GRACE_S:
+            print(f"wait_for_run: the server logged a run the page never showed running ({page.url[:60]})")
+            wait_idle(page)
+            return True
+        if time.monotonic() > deadline:
+            return False
+        page.wait_for_timeout(50)  # poll both counters
+
+
+#: how long after the server logged a run the page may take to show it (see wait_for_run)
+RUN_GRACE_S = 2.0
+
+
 SETTLED = """
 () => !!document.querySelector('%s')
       && !document.querySelector('[data-testid="stSkeleton"]')
@@ -83,17 +121,21 @@ def wait_idle(page: Page) -> None:
 @contextmanager
 def expect_run(page: Page):
     """Wait until the script run started by the block's action has finished."""
-    before = runs(page)
+    before = run_marks(page)
     yield
-    page.wait_for_function("(n) => (window.__divlabRuns || 0) > n", arg=before)
-    wait_idle(page)
+    if not wait_for_run(page, before):
+        raise AssertionError(f"no script run within {TIMEOUT_MS / 1000:.0f} s on {page.url}; script states "
+                             f"{page.evaluate('() => window.__divlabStates')}")
+
+
+def _server_log(page: Page):
+    from st_server import SERVER_LOGS
+
+    return SERVER_LOGS.get("/".join(page.url.split("/")[:3]))
 
 
 def server_log_tail(page: Page, chars: int = 6000) -> str:
-    origin = "/".join(page.url.split("/")[:3])
-    from st_server import SERVER_LOGS
-
-    log = SERVER_LOGS.get(origin)
+    log = _server_log(page)
     return log.read_text(errors="replace")[-chars:] if log is not None and log.exists() else "(no server log)"
 
 
@@ -141,22 +183,20 @@ def set_number(page: Page, label: str, value) -> None:
     box = number_input(page, label)
     if float(box.input_value()) == float(value):
         return  # nothing to change: Streamlit would not rerun
-    before = runs(page)
+    before = run_marks(page)
     # An Enter that lands while Streamlit re-renders the input (a delta of the previous run arriving
-    # late) commits nothing and starts no run: seen once in CI. Type it again, never wait blind.
+    # late) commits nothing and starts no run. Type it again, never wait blind.
     for attempt in range(COMMIT_TRIES):
         box.fill(str(value))
-        box.press("Enter")
-        try:
-            page.wait_for_function("(n) => (window.__divlabRuns || 0) > n", arg=before,
-                                   timeout=TIMEOUT_MS / COMMIT_TRIES)
+        box.press("Enter" if attempt == 0 else "Tab")  # a retry commits by leaving the input instead
+        if wait_for_run(page, before, TIMEOUT_MS / COMMIT_TRIES):
             break
-        except PlaywrightTimeout:
-            if attempt == COMMIT_TRIES - 1:
-                raise AssertionError(f"number input {label!r} = {value}: no script run after "
-                                     f"{COMMIT_TRIES} commits; script states "
-                                     f"{page.evaluate('() => window.__divlabStates')}") from None
-            print(f"set_number({label!r}, {value}): no run after commit {attempt + 1}, typing it again")
+        if attempt == COMMIT_TRIES - 1:
+            raise AssertionError(f"number input {label!r} = {value}: no script run after {COMMIT_TRIES} "
+                                 f"commits (shown: {box.input_value()!r}); script states "
+                                 f"{page.evaluate('() => window.__divlabStates')}\n--- server log (tail) "
+                                 f"---\n{server_log_tail(page)}")
+        print(f"set_number({label!r}, {value}): no run after commit {attempt + 1}, typing it again")
     wait_idle(page)
     expect(box).to_have_value(re.compile(rf"^{re.escape(str(value))}"))
 

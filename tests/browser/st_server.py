@@ -35,7 +35,9 @@ def start_streamlit(port: int, log) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py",
            "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # DIVLAB_LOG_RUNS: one log line per script run, which st_driver counts (a quick rerun can pass
+    # without the page's script state ever showing "running")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", DIVLAB_LOG_RUNS="1")
     return subprocess.Popen(cmd, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
 
