@@ -13,6 +13,7 @@ Conventions: p is the target, q the model; natural logs; see each divergence's e
 from .device import get_device, get_dtype
 from .distributions import (
     Banana,
+    Categorical,
     Distribution,
     Empirical,
     GridDensity,
@@ -54,3 +55,4 @@ __all__ = [
 __all__ += ["flow", "FlowResult"]
 __all__ += ["mode_metrics", "mode_metrics_along"]
 __all__ += ["continuation", "phase_diagram"]
+__all__ += ["Categorical"]

@@ -1,6 +1,7 @@
 """divlab distributions: torch-native, device- and dtype-aware, with JSON specs."""
 
 from .base import Distribution
+from .categorical import Categorical
 from .empirical import Empirical
 from .grid import GridDensity
 from .mixture import Mixture
@@ -12,3 +13,4 @@ __all__ = [
     "Distribution", "Normal", "MultivariateNormal", "StudentT", "Laplace", "Uniform", "Mixture",
     "GridDensity", "Empirical", "Banana", "Ring", "TwoMoons", "from_spec", "SPEC_TYPES",
 ]
+__all__ += ["Categorical"]

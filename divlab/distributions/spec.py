@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Distribution
+from .categorical import Categorical
 from .empirical import Empirical
 from .grid import GridDensity
 from .mixture import Mixture
@@ -13,7 +14,8 @@ __all__ = ["from_spec", "SPEC_TYPES"]
 
 SPEC_TYPES: dict[str, type[Distribution]] = {
     cls.spec_type: cls
-    for cls in (Normal, MultivariateNormal, StudentT, Laplace, Uniform, Mixture, GridDensity, Banana, Ring, TwoMoons, Empirical)
+    for cls in (Normal, MultivariateNormal, StudentT, Laplace, Uniform, Mixture, GridDensity, Banana, Ring, TwoMoons, Empirical,
+                Categorical)
 }
 MAX_DEPTH = 8
 

@@ -13,6 +13,8 @@ from .registry import DivergenceSpec, Param, catalogue, get, keys, register
 # closed forms of the sample-based divergences (Bures W2; MMD/energy between Gaussian mixtures)
 transport.register_closed_forms()
 kernel.register_closed_forms()
+from . import discrete  # noqa: E402,F401  (exact sums between Categoricals)
+from .discrete import discrete_reason  # noqa: E402
 
 _register_mc()  # "mc" estimators for kl, reverse_kl, alpha
 
@@ -21,3 +23,4 @@ __all__ = [
     "Param", "register_closed_form", "find_closed_form", "closed_form_table", "FDIVS", "FDivergence",
     "generic_fdivergence",
 ]
+__all__ += ["discrete_reason"]
