@@ -19,7 +19,7 @@ from ..divergences.registry import DivergenceSpec, get
 
 __all__ = ["fit", "FitResult", "FitBatch", "FAMILIES"]
 
-FAMILIES = ("normal", "student_t", "diag", "mvn", "mixture", "particles")
+FAMILIES = ("normal", "student_t", "diag", "mvn", "mixture", "particles", "categorical", "categorical_topk")
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
 MAX_STEPS = 100_000
 
@@ -134,7 +134,8 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
         init: dict | None = None, seed: int | None = 0, estimator: str = "auto", optimizer: str = "adam",
         params: dict | None = None, n: int | None = None, tol: float = 1e-10, patience: int = 20,
         schedule: str = "cosine", callback=None, restarts: int = 1, polish: bool = True, box=None,
-        components: int | None = None, time_budget_s: float | None = None, options: dict | None = None):
+        components: int | None = None, time_budget_s: float | None = None, options: dict | None = None,
+        support=None, topk: int | None = None):
     """Fit a model of ``family`` to ``target`` by minimizing ``divergence``(target‖model).
 
     - ``family``: "normal" (1D: loc, scale), "student_t" (1D: loc, scale, df), "diag" (2D:
@@ -156,6 +157,10 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
       ``divergence`` the key asked for, ``flow`` the dynamics, ``losses`` per frame in
       ``loss_name``, ``model(frame)`` the particles, ``status`` "max_steps" or "diverged: <reason>"),
       or a :class:`FitBatch` of them for a list of divergences.
+    - ``family="categorical"`` / ``"categorical_topk"``: a softmax student over the outcomes of a
+      :class:`~divlab.distributions.Categorical` target, fitted on exact sums (no estimator error);
+      ``support`` (None, K' >= K, or labels) and ``topk`` (free outcomes of the top-k student); see
+      :mod:`divlab.fit.categorical`. Returns a :class:`~divlab.fit.categorical.CategoricalFit`.
     - ``divergence``: a registry key (``dl.catalogue()``), or a list of keys (each fitted from
       the same starting points; returns a list of results).
     - ``params``: the divergence's parameters, e.g. ``{"alpha": 0.5}``; with a list of
@@ -192,11 +197,18 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
       (default 2049 in 1D, from the scales within [129, 513] in 2D), or the sample size of the
       mc / samples estimators.
     """
+    if family in ("categorical", "categorical_topk"):  # a softmax student over discrete outcomes
+        args = dict(locals())
+        from .categorical import fit_categorical
+
+        return fit_categorical(**args)
+    if support is not None or topk is not None:
+        raise ValueError(f"fit(family={family!r}): support and topk apply to the categorical families")
     if family == "particles":  # particle flows (divlab.fit.particles); every argument passed on
         args = dict(locals())
         from .particles import fit_particles
 
-        return fit_particles(**{k: v for k, v in args.items() if k != "family"})
+        return fit_particles(**{k: v for k, v in args.items() if k not in ("family", "support", "topk")})
     from .engine import Member, run_batch
     from .families import make_family
     from .generic import ESTIMATORS, GMember, run_generic
@@ -302,7 +314,12 @@ def _estimator_for(spec: DivergenceSpec, estimator: str, fam, target) -> str:
 
     owner = f"fit(divergence={spec.key!r}, estimator={estimator!r})"
     if estimator == "auto":
-        estimator = "quadrature" if spec.from_logs is not None else "samples"
+        if spec.from_logs is not None:
+            estimator = "quadrature"
+        elif spec.key not in SAMPLE_LOSSES and "mc" in spec.estimator_fns:
+            estimator = "mc"  # e.g. fisher: an expectation under the target, no batched sample loss
+        else:
+            estimator = "samples"
     if estimator == "quadrature":
         if spec.from_logs is None:
             raise ValueError(f"{owner}: {spec.key} has no density formula for quadrature; use estimator='samples'")
