@@ -12,6 +12,8 @@ from ..estimators.result import Estimate
 from ._util import wlogsumexp
 from .closed_form import find_closed_form, supported_pairs
 from .fdiv import generic_fdivergence
+from .integrability import Verdict, finiteness
+from .qgrid import extra_error, integrand_grid
 from .registry import DivergenceSpec, get
 
 __all__ = ["divergence", "estimate", "gradient_weight", "log_prob_on", "quadrature_estimate", "ESTIMATORS"]
@@ -66,12 +68,15 @@ def infinite_reason(spec: DivergenceSpec, lp, lq, grid: Grid, params: dict) -> s
 
 
 def quadrature_estimate(spec: DivergenceSpec, p: Distribution, q: Distribution, params: dict,
-                        grid: Grid | None = None, n: int | None = None) -> Estimate:
-    """Trapezoid quadrature on a grid adapted to p and q, with |I_h − I_2h| as error estimate."""
+                        grid: Grid | None = None, n: int | None = None, verdict: Verdict | None = None) -> Estimate:
+    """Trapezoid quadrature on a grid that covers the integrand (:mod:`divlab.divergences.qgrid`),
+    with |I_h − I_2h| plus the integrand's tail beyond the grid and any kink between nodes as its
+    error. ``verdict`` (from :func:`~divlab.divergences.integrability.finiteness`): an
+    undecided integral is flagged as such instead of trusted."""
     if spec.from_logs is None:
         raise ValueError(f"divergence {spec.key!r}: quadrature is not available (estimators: {', '.join(spec.estimators)})")
     if grid is None:
-        grid = make_grid(p, q, n=n)
+        grid = integrand_grid(spec, p, q, params, n=n) or make_grid(p, q, n=n)
     pts = grid.points.to(device=p.device, dtype=p.dtype)
     lp = log_prob_on(p, pts)
     lq = log_prob_on(q, pts.to(device=q.device, dtype=q.dtype)).to(device=p.device, dtype=p.dtype)
@@ -91,6 +96,11 @@ def quadrature_estimate(spec: DivergenceSpec, p: Distribution, q: Distribution, 
     both_inf = torch.isinf(vf) & torch.isinf(vc) & (torch.sign(vf) == torch.sign(vc))
     diff = torch.where(both_inf, torch.zeros_like(vf), (vf - vc).abs())
     err = float(diff.max()) if diff.numel() else 0.0
+    warning = None
+    if bool(torch.isfinite(vf).all()):
+        extra, warning = extra_error(spec, lp - log_mp, lq - log_mq, grid, params, vf)
+        # rounding: a few ulps of the value (the sum over the grid is not exact either)
+        err += extra + 16 * torch.finfo(vf.dtype).eps * float(vf.abs().max())
     mass_p, mass_q = torch.exp(log_mp).detach(), torch.exp(log_mq).detach()
     reason = None
     if bool(torch.isinf(vf).any()):
@@ -104,6 +114,12 @@ def quadrature_estimate(spec: DivergenceSpec, p: Distribution, q: Distribution, 
     trunc = max(0.0, 1.0 - info["mass_p"], 1.0 - info["mass_q"])
     if trunc > 1e-9:
         info["mass_outside_grid"] = trunc
+    if verdict is not None and verdict.unknown and reason is None:
+        warning = warning or (f"no rule decides whether this integral converges ({verdict.reason}); the value is "
+                              "the integral over the grid, and the part beyond it is not bounded")
+    if warning and reason is None:
+        info["unreliable"] = True
+        info["warning"] = warning
     return Estimate(value=val, estimator="quadrature", divergence=spec.key,
                     params={k: v for k, v in params.items() if not callable(v)},
                     error=err, n=grid.n, reason=reason, info=info)
@@ -138,6 +154,37 @@ def estimate(p, q, divergence="kl", estimator: str = "auto", *, grid: Grid | Non
     p, q = _as_dist(p, "p"), _as_dist(q, "q")
     if isinstance(p, Distribution) and isinstance(q, Distribution) and p.dim != q.dim:
         raise ValueError(f"{owner}: p is {p.dim}D and q is {q.dim}D; they must have the same dimension")
+    verdict = finiteness(spec, p, q, params)
+    if verdict.infinite:
+        return _infinite_estimate(spec, p, q, params, estimator, verdict)
+    est = _run(spec, p, q, params, estimator, owner, grid=grid, n=n, seed=seed, options=options, verdict=verdict)
+    if verdict.status != "infinite":
+        est.info.setdefault("finiteness", verdict.status if not verdict.rule else f"{verdict.status} ({verdict.rule})")
+    return est
+
+
+def _infinite_estimate(spec, p, q, params, estimator, verdict) -> Estimate:
+    """+inf with the integrability rule's reason, whatever estimator was asked for."""
+    if estimator == "auto":
+        if find_closed_form(spec.key, p, q) is not None:
+            estimator = "closed_form"
+        elif spec.from_logs is not None and _has_density(p, q):
+            estimator = "quadrature"
+        else:
+            estimator = next(iter(spec.estimator_fns), "auto")
+    ref = p if isinstance(p, Distribution) else q
+    value = torch.full((), math.inf, dtype=ref.dtype, device=ref.device)
+    # keep the graph of any differentiable parameter, with a zero (finite) gradient
+    for d in (p, q):
+        for t in vars(d).values():
+            if isinstance(t, torch.Tensor) and t.requires_grad:
+                value = value + 0.0 * t.sum().to(value.dtype)
+    return Estimate(value=value, estimator=estimator, divergence=spec.key,
+                    params={k: v for k, v in params.items() if not callable(v)}, reason=verdict.reason,
+                    info={"finiteness": f"infinite ({verdict.rule})", "decided_by": "integrability rule"})
+
+
+def _run(spec, p, q, params, estimator, owner, *, grid, n, seed, options, verdict) -> Estimate:
     if estimator in ("auto", "closed_form"):
         fn = find_closed_form(spec.key, p, q)
         val = fn(p, q, **params) if fn is not None else None
@@ -159,7 +206,7 @@ def estimate(p, q, divergence="kl", estimator: str = "auto", *, grid: Grid | Non
     if estimator == "quadrature":
         if spec.from_logs is None:
             raise ValueError(f"{owner}: estimator='quadrature' is not supported (supported: {', '.join(spec.estimators)})")
-        return quadrature_estimate(spec, p, q, params, grid=grid, n=n)
+        return quadrature_estimate(spec, p, q, params, grid=grid, n=n, verdict=verdict)
     fn = spec.estimator_fns.get(estimator)
     if fn is None:
         raise ValueError(f"{owner}: estimator={estimator!r} is not supported (supported: {', '.join(spec.estimators)})")

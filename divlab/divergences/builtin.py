@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 from functools import partial
 
+import torch
+
 from .fdiv import FDIVS, f_from_logs, generic_fdivergence
 from .logint import (bhattacharyya_from_logs, bhattacharyya_grad_from_logs, cs_from_logs, renyi_from_logs,
                      renyi_grad_from_logs)
 from .registry import DIMENSIONLESS, NATS, DivergenceSpec, Param, register
 
 LN2 = math.log(2.0)
+_UNDERFLOW = -745.0  # exp(x) == 0 in float64 below this
 PQ = "p is the target, q the model"
 
 
@@ -163,6 +166,13 @@ register(DivergenceSpec(
 
 def _generic_from_logs(lp, lq, w, f, f0=None, fprime_inf=None):
     fd = generic_fdivergence(f, f0=f0, fprime_inf=fprime_inf, check=False)
+    # where both densities underflow to 0, q·f(p/q) is 0·f(0/0): leave those nodes out (a user's f
+    # cannot be evaluated in log space, and their contribution is below the smallest double)
+    lp, lq = torch.broadcast_tensors(lp, lq)
+    both0 = (lp < _UNDERFLOW) & (lq < _UNDERFLOW)
+    if bool(both0.any()):
+        lp = torch.where(both0, torch.full_like(lp, -math.inf), lp)
+        lq = torch.where(both0, torch.full_like(lq, -math.inf), lq)
     return f_from_logs(fd, lp, lq, w)
 
 
