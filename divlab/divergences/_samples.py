@@ -7,7 +7,8 @@ import torch
 
 from ..distributions import Distribution, Empirical, GridDensity
 
-__all__ = ["to_cloud", "safe_sqrt", "sqdist", "check_options", "seeds", "is_sampled", "common_device"]
+__all__ = ["to_cloud", "safe_sqrt", "sqdist", "check_options", "seeds", "derive_seed", "is_sampled", "common_device",
+           "clouds"]
 
 
 def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
@@ -27,11 +28,24 @@ def is_sampled(d) -> bool:
     return not isinstance(d, (Empirical, GridDensity))
 
 
-def seeds(seed: int | None, k: int):
-    """k derived seeds (None stays None)."""
+def derive_seed(seed: int, *path: int) -> int:
+    """An independent seed for the stream named by ``path`` under ``seed``: numpy's SeedSequence
+    (hashes (seed, path) into well-mixed state), 63 bits. Streams with different paths, or under
+    different seeds, do not overlap the way ``seed + i`` streams do (seed s's second stream would
+    be seed s + 1's first: the draws of q in one call equal the draws of p in the next)."""
+    import numpy as np
+
+    ss = np.random.SeedSequence(entropy=int(seed), spawn_key=tuple(int(k) for k in path))
+    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def seeds(seed: int | None, k: int, side: int | None = None):
+    """k derived seeds, one per batch (None stays None), pairwise independent streams; ``side``
+    (0 = p, 1 = q) names a further independent stream per batch."""
     if seed is None:
         return [None] * k
-    return [seed * 1_000_003 + i for i in range(k)]
+    path = () if side is None else (side,)
+    return [derive_seed(seed, 1 + i, *path) for i in range(k)]
 
 
 def to_cloud(d: Distribution, n: int, seed: int | None, owner: str, grid_max: int = 4096):
@@ -97,16 +111,25 @@ def common_device(x: torch.Tensor, y: torch.Tensor, owner: str):
     return x, y
 
 
-def clouds(p, q, n: int | None, seed: int | None, owner: str, default_n: int):
+def clouds(p, q, n: int | None, seed: int | None, owner: str, default_n: int, batch: int | None = None):
     """Both sides as weighted point clouds on one device: (x, a, y, b, n).
 
-    ``n`` draws per side for distributions (``default_n`` when None), seeds ``seed`` and
-    ``seed + 1``; point clouds pass through. The two sides must have the same dimension.
+    ``n`` draws per side for distributions (``default_n`` when None); point clouds pass through.
+    The draws of p and of q come from independent streams derived from ``seed``
+    (:func:`derive_seed`: (seed, 0) for p, (seed, 1) for q; with ``batch`` = i, (seed, 1 + i, 0)
+    and (seed, 1 + i, 1)), so no two sides, batches or seeds share draws. The two sides must
+    have the same dimension.
     """
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"{owner}(n={n!r}): n must be a positive integer")
     n = n or default_n
-    sp, sq = (None, None) if seed is None else (seed, seed + 1)
+    if seed is None:
+        sp = sq = None
+    else:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"{owner}(seed={seed!r}): seed must be a non-negative integer or None")
+        path = () if batch is None else (1 + int(batch),)
+        sp, sq = derive_seed(seed, *path, 0), derive_seed(seed, *path, 1)
     x, a = to_cloud(p, n, sp, owner)
     y, b = to_cloud(q, n, sq, owner)
     x, y = common_device(x, y, owner)

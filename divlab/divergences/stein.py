@@ -19,7 +19,10 @@ Both use only the *score* ∇ log of the target, so an unnormalized target would
   ``create_graph``), so it can drive particles.
 - ``fisher`` = F(p‖q) = E_p |∇ log p − ∇ log q|² (expectation under the target p). Estimators:
   ``grid`` (quadrature on a grid adapted to p and q, scores by autograd) and ``mc`` (draws
-  from p, with standard error). +inf where q = 0 < p.
+  from p, with standard error; also takes a batch of models, as ``dl.fit`` passes). +inf where
+  q = 0 < p. Both are differentiable in q's parameters: the model's scores are taken with
+  ``create_graph`` whenever its log-density depends on a tensor that requires grad (score
+  matching differentiates ∇ₓ log q_θ in θ). ``dl.fit(..., divergence="fisher")`` uses ``mc``.
 
 References: Liu, Lee & Jordan (2016); Chwialkowski, Strathmann & Gretton (2016); Gorham & Mackey
 (2017); Hyvärinen (2005) for score matching / the Fisher divergence.
@@ -113,13 +116,67 @@ def _ksd_samples(p, q, *, n=None, seed=None, options=None, bandwidth=1.0, statis
                     info=info)
 
 
+def _log_prob_and_score(d: Distribution, pts: torch.Tensor, create_graph: bool):
+    """(log d(pts) (detached: for the support masks), ∇ log d(pts)) for points pts (..., *event_shape) broadcastable with d's batch
+    (each log d(pts[i]) depends on pts[i] only, so one gradient of the sum gives every score).
+    With ``create_graph`` the score keeps its graph: differentiable in d's parameters and in the
+    points (score matching needs ∂/∂θ ∇ₓ log q_θ)."""
+    leaf = not pts.requires_grad
+    xs = pts.detach().clone().requires_grad_(True) if leaf else pts
+    with torch.enable_grad():
+        lp = d.log_prob(xs)
+        if not lp.requires_grad:  # log-density constant in x (e.g. Uniform): zero score
+            return lp, torch.zeros_like(pts)
+        (g,) = torch.autograd.grad(lp.sum(), xs, create_graph=create_graph, allow_unused=True)
+    if g is None:
+        g = torch.zeros_like(pts)
+    return lp.detach(), g
+
+
+def _needs_graph(*ds) -> bool:
+    """True when grad mode is on and some distribution's log-density depends on a tensor that
+    requires grad (checked on one point; tensors of parameters are not listed by the classes)."""
+    if not torch.is_grad_enabled():
+        return False
+    for d in ds:
+        x0 = torch.zeros((1,) + tuple(d.event_shape), device=d.device, dtype=d.dtype)
+        if d.batch_shape:
+            x0 = x0.reshape((1,) + (1,) * len(d.batch_shape) + tuple(d.event_shape))
+        if d.log_prob(x0).requires_grad:
+            return True
+    return False
+
+
 def fisher_terms(p, q, x, owner):
-    """|s_p − s_q|² at points x (n, dim), +inf where q = 0 < p (and 0 where p = 0)."""
+    """|s_p − s_q|² at points x (n, dim): shape (n,), or (n, B) for a model q with batch_shape
+    (B,) (each model's scores at the same points); +inf where q = 0 < p (and 0 where p = 0).
+
+    Differentiable in q's (and p's) parameters, and in x when x requires grad: the scores are
+    taken with ``create_graph`` when anything they depend on requires grad."""
+    n = x.shape[0]
     pts = x if p.dim == 2 else x[:, 0]
-    lp, lq = p.log_prob(pts), q.log_prob(pts.to(q.dtype)).to(p.dtype)
+    ev = tuple(q.event_shape)
+    graph = bool(x.requires_grad) or _needs_graph(p, q)
+    lp, sp = _log_prob_and_score(p, pts, graph)
+    ptq = pts.to(q.dtype)
+    if q.batch_shape:
+        nb = len(q.batch_shape)
+        shape = (n,) + tuple(q.batch_shape) + ev
+        ptq = ptq.reshape((n,) + (1,) * nb + ev).expand(shape)
+        lp = lp.reshape((n,) + (1,) * nb)
+        sp = sp.reshape((n,) + (1,) * nb + ev)
+        if not ptq.requires_grad:
+            ptq = ptq.contiguous()
+    lq, sq = _log_prob_and_score(q, ptq, graph)
+    lq, sq = lq.to(p.dtype), sq.to(p.dtype)
+    if not torch.isfinite(sp.detach()).all() or not torch.isfinite(sq.detach()).all():
+        fin_s = torch.isfinite(sp) & torch.isfinite(sq)
+        sp = torch.where(fin_s, sp, torch.zeros_like(sp))
+        sq = torch.where(fin_s, sq, torch.zeros_like(sq))
+    sq2 = (sp - sq) ** 2
+    diff = sq2.sum(-1) if ev else sq2
+    lp, lq = torch.broadcast_tensors(lp, lq)
     ok = torch.isfinite(lp) & torch.isfinite(lq)
-    sp, sq = score_at(p, x, owner), score_at(q, x.to(q.dtype), owner).to(p.dtype)
-    diff = ((sp - sq) ** 2).reshape(x.shape[0], -1).sum(-1)
     diff = torch.where(ok, diff, torch.zeros_like(diff))
     only_p = torch.isfinite(lp) & ~torch.isfinite(lq)
     return torch.where(only_p, torch.full_like(diff, math.inf), diff)
@@ -128,12 +185,12 @@ def fisher_terms(p, q, x, owner):
 _FISHER_INF = "Fisher divergence is infinite: the model q = 0 where the target p > 0 (log q has no gradient there)"
 
 
-def _check_fisher(owner, p, q, options, allowed):
+def _check_fisher(owner, p, q, options, allowed, batch_q=False):
     o = check_options(owner, options or {}, allowed)
     for name, d in (("p", p), ("q", q)):
         if not getattr(d, "has_density", True):
             raise ValueError(f"{owner}: needs densities (scores); {name} = {type(d).__name__} has none")
-        if d.batch_shape:
+        if d.batch_shape and not (batch_q and name == "q" and len(d.batch_shape) == 1):
             raise ValueError(f"{owner}: {name} has batch_shape {tuple(d.batch_shape)}; one distribution at a time")
     return o
 
@@ -157,19 +214,23 @@ def _fisher_grid(p, q, *, n=None, seed=None, options=None):
 
 
 def _fisher_mc(p, q, *, n=None, seed=None, options=None):
+    """Draws from the target p; differentiable in q's parameters (the model scores keep their
+    graph). A model q with batch_shape (B,) (a batch of models, as :func:`divlab.fit` passes)
+    gives B values at the same draws; the reported stderr is then the largest of the batch."""
     owner = "fisher"
-    _check_fisher(owner, p, q, options, {})
+    _check_fisher(owner, p, q, options, {}, batch_q=True)
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
         raise ValueError(f"{owner}(n={n!r}): n must be an integer >= 2")
     n = n or 4096
     x = p.rsample(n, seed=seed) if p.has_rsample else p.sample(n, seed=seed)
     x = x.reshape(n, p.dim)
     terms = fisher_terms(p, q, x, owner)
-    value = terms.mean()
+    value = terms.mean(0)
     finite = torch.isfinite(terms.detach())
     reason = _FISHER_INF if not bool(finite.all()) else None
-    se = 0.0 if reason else float(terms.detach().std() / math.sqrt(n))
-    return Estimate(value=value, estimator="mc", divergence="fisher", stderr=se, n=n, reason=reason)
+    se = 0.0 if reason else float((terms.detach().std(0) / math.sqrt(n)).max())
+    return Estimate(value=value, estimator="mc", divergence="fisher", stderr=se, n=n, reason=reason,
+                    info={"draws": "from the target p", "gradient": "in q's parameters through its scores"})
 
 
 register(DivergenceSpec(
