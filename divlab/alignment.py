@@ -242,6 +242,8 @@ def tilt_at_kl(ref, reward, kl: float) -> tuple[float, Categorical]:
     r = _reward(reward, p.size, "tilt_at_kl")
     best = p[(r == r[p > 0].max()) & (p > 0)].sum()
     kmax = -math.log(best)
+    if -1e-12 < kl < 0:
+        kl = 0.0
     if not 0 <= kl < kmax:
         raise ValueError(f"tilt_at_kl(kl={kl!r}): kl must be in [0, {kmax:.6g}) (the KL of π_ref restricted to "
                          "its best outcomes)")
@@ -280,6 +282,7 @@ def frontier(ref, reward, betas=None, ns=(1, 2, 4, 8, 16, 32, 64, 128)) -> Front
     b_kl, b_f, b_r, t_at = [], [], [], []
     for n in ns:
         s = policy_stats(best_of_n(refc, r, n), refc, r, k=())
+        s["kl"] = max(s["kl"], 0.0)  # n = 1 is π_ref itself: 0 up to rounding
         b_kl.append(s["kl"])
         b_f.append(bon_kl_formula(n))
         b_r.append(s["reward"])

@@ -257,11 +257,11 @@ URL_PARAM = "s"                    # the query parameter that holds the scenario
 PAGE_FILES = {
     "home": "pages/home.py", "fit_1d": "pages/fit_1d.py", "fit_2d": "pages/fit_2d.py", "race": "pages/race.py",
     "families": "pages/families.py", "landscape": "pages/landscape.py", "flows": "pages/flows.py",
-    "calculator": "pages/calculator.py", "theory": "pages/theory.py",
+    "calculator": "pages/calculator.py", "theory": "pages/theory.py", "discrete": "pages/discrete.py",
 }
 PAGE_TITLES = {
     "home": "Home", "fit_1d": "Fit 1D", "fit_2d": "Fit 2D", "race": "Race", "families": "Families",
-    "landscape": "Landscape", "flows": "Flows", "calculator": "Calculator", "theory": "Theory",
+    "landscape": "Landscape", "flows": "Flows", "calculator": "Calculator", "theory": "Theory", "discrete": "Discrete",
 }
 DEFAULT_LESSON = "two_equal_modes"
 
@@ -656,7 +656,7 @@ def density_from_strokes(strokes: Sequence[Sequence[tuple[float, float]]], width
 # -- session helpers (the session state is any mutable mapping: st.session_state or a dict) -----
 
 #: widget-key prefixes of the pages; their values are kept across page switches
-PERSIST_PREFIXES = ("fit1d_", "race_", "fam_", "land_", "calc_", "theory_", "home_", "fit2d_", "flows_")
+PERSIST_PREFIXES = ("fit1d_", "race_", "fam_", "land_", "calc_", "theory_", "home_", "fit2d_", "flows_", "disc_")
 #: widget kinds that cannot be assigned through session state (buttons, editors, uploads, canvas)
 NO_PERSIST_SUFFIXES = ("_btn", "_table", "_upload", "_canvas", "_editor")
 
@@ -902,6 +902,9 @@ def fit1d_init(family: str, loc: float, scale: float) -> dict:
 def target_1d(sc: Scenario) -> Distribution:
     """The scenario's target, which these pages need in 1D (``ValueError`` saying where to go)."""
     d = sc.build_target()
+    if getattr(d, "is_discrete", False):
+        raise ValueError("This page works on densities; the current scenario's target is a Categorical over "
+                         f"{d.K} outcomes (open the Discrete page for it, or a 1D lesson from Home).")
     if d.dim != 1:
         raise ValueError(f"This page works on 1D targets; the current scenario's target is {d.dim}D "
                          "(open Fit 2D or Flows for it, or a 1D lesson from Home).")
@@ -990,6 +993,7 @@ def calculator_rows(p: Distribution, q: Distribution, *, include_slow: bool = Fa
     sample) check with the absolute difference (``check_delta``; None without a check).
     Divergences that do not apply say why."""
     from .divergences import catalogue, estimate
+    from .estimators.show import value_text
 
     rows = []
     for spec in catalogue():
@@ -1005,8 +1009,8 @@ def calculator_rows(p: Distribution, q: Distribution, *, include_slow: bool = Fa
             continue
         v = float(est)
         err = max(float(est.stderr or 0.0), float(est.error or 0.0))
-        row.update({"value": _value_text(v, est.reason or ""),
-                    "estimator": est.estimator, "± error": err if math.isfinite(v) else None,
+        row.update({"value": value_text(est),
+                    "estimator": est.estimator, "± error": err if (math.isfinite(v) and est.reliable) else None,
                     "closed-form check": ""})
         row["number"] = v
         if est.estimator == "closed_form":

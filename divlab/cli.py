@@ -137,6 +137,7 @@ def _final_value(target, r):
     Returns (value, estimator, uncertainty, reason when infinite)."""
     from .divergences.api import estimate
     from .divergences.closed_form import find_closed_form
+    from .estimators.show import caveat, error_text, value_text
     from .scenario import SAMPLE_FITTABLE
 
     fit_value = (r.final_loss, f"{r.estimator} (fit)", 0.0, r.status[len("diverged: "):] if r.diverged else None)
@@ -156,7 +157,9 @@ def _final_value(target, r):
 def _model_line(sc) -> str:
     m = sc.model
     fam = {"normal": "Normal", "student_t": "Student-t", "mvn": "2D Normal (full covariance)",
-           "diag": "2D Normal (diagonal covariance)", "mixture": f"mixture of {m.components} Normal(s)"}[m.family]
+           "diag": "2D Normal (diagonal covariance)", "mixture": f"mixture of {m.components} Normal(s)",
+           "categorical": "softmax student over the target's outcomes",
+           "categorical_topk": f"top-{m.topk} student (free head, uniform tail)"}[m.family]
     start = ("start " + " ".join(f"{k}={v:g}" for k, v in m.init.items())) if m.init else "default start"
     est = sc.estimator + (f", {sc.samples} samples" if sc.samples else "")
     return (f"q (model)  = {fam}, {start}; {sc.optimizer.name} lr={sc.optimizer.lr:g}, {sc.optimizer.steps} steps, "
@@ -249,6 +252,7 @@ def _load_dist(path: str):
 def _cmd_compare(args, out, err) -> int:
     from .divergences.api import estimate
     from .divergences.closed_form import find_closed_form
+    from .estimators.show import caveat, error_text, value_text
     from .divergences.registry import catalogue, get
 
     if args.only is not None:
@@ -286,11 +290,12 @@ def _cmd_compare(args, out, err) -> int:
             c = estimate(p, q, spec.key, "closed_form")
             closed = _fmt(float(c))
         v = float(e)
-        unc = e.uncertainty
-        rows.append([spec.key, spec.label(**e.params) if e.params else spec.name, e.estimator, _fmt(v),
-                     f"{unc:.2g}" if unc and math.isfinite(v) else "-", spec.unit, closed])
+        rows.append([spec.key, spec.label(**e.params) if e.params else spec.name, e.estimator,
+                     value_text(e, with_reason=False), error_text(e), spec.unit, closed])
         if e.reason:
             notes.append(f"  {spec.key}: {'∞ because ' if math.isinf(v) else ''}{_one_line(e.reason)}")
+        elif caveat(e):
+            notes.append(f"  {spec.key}: unreliable: {_one_line(caveat(e))}")
         if not args.quiet and time.monotonic() - t0 > 1.0:
             print(f"  ({spec.key}: {time.monotonic() - t0:.1f} s)", file=err)
     print(f"p = {args.p} (target), q = {args.q} (model); each value in the unit shown", file=out)

@@ -488,6 +488,10 @@ def to_gif(target, results, path, frames: int = 60, title: str = "", duration_ms
 def write(path, scenario, target, results, fmt: str | None = None) -> Path:
     """Write one export, the format from ``fmt`` or the file extension (one of :data:`FORMATS`)."""
     fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
+    from .export_discrete import is_categorical, write_categorical
+
+    if is_categorical(results):  # students over discrete outcomes: bars instead of densities
+        return write_categorical(path, scenario, target, results, fmt)
     frames = scenario.view.frames if scenario is not None else 60
     title = scenario.title if scenario is not None else ""
     if fmt == "html":

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 __all__ = ["Scenario", "ModelSpec", "DivergenceChoice", "OptimizerSpec", "ViewSpec", "run_scenario", "fit_groups",
            "init_names", "presets", "load_preset", "check_json_text", "MAX_BYTES", "MAX_DEPTH", "PRESET_DIR",
-           "FAMILIES", "ESTIMATORS", "SAMPLE_FITTABLE"]
+           "FAMILIES", "ESTIMATORS", "SAMPLE_FITTABLE", "CATEGORICAL_FAMILIES"]
 
 #: largest scenario (or preset) file accepted, in bytes of UTF-8
 MAX_BYTES = 1_000_000
@@ -136,7 +136,12 @@ _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=Tr
 
 #: model families a scenario can fit, with the target dimension each accepts (``None``: the
 #: target's own dimension)
-FAMILIES = {"normal": 1, "student_t": 1, "mvn": 2, "diag": 2, "mixture": None}
+FAMILIES = {"normal": 1, "student_t": 1, "mvn": 2, "diag": 2, "mixture": None, "categorical": 1, "categorical_topk": 1}
+#: the families of a softmax student over a Categorical target's outcomes (divlab.fit.categorical):
+#: exact sums, estimator "auto", no init (a uniform start), ``topk`` for the top-k student
+CATEGORICAL_FAMILIES = ("categorical", "categorical_topk")
+#: the sample divergences with an exact sum between Categoricals
+CATEGORICAL_SAMPLE = ("wasserstein", "mmd", "energy")
 #: largest number of components of the mixture family
 MAX_COMPONENTS = 5  # as divlab.fit.families.MAX_COMPONENTS
 #: estimators a scenario can name; "auto" picks per divergence: quadrature for a density
@@ -167,6 +172,8 @@ def init_names(family: str, dim: int, components: int | None = None) -> list[str
         return ["loc_x", "loc_y", "scale_x", "scale_y", "corr"]
     if family == "diag":
         return ["loc_x", "loc_y", "scale_x", "scale_y"]
+    if family in CATEGORICAL_FAMILIES:
+        return []
     if family == "mixture":
         parts = ["w", "loc", "scale"] if dim == 1 else ["w", "loc_x", "loc_y", "scale_x", "scale_y", "corr"]
         return [f"{b}{k}" for b in parts for k in range(1, (components or 1) + 1)]
@@ -182,9 +189,11 @@ class ModelSpec(BaseModel):
     point as flat parameter names (see :func:`init_names`; absent: the fit's default start)."""
 
     model_config = _STRICT
-    family: Literal["normal", "student_t", "mvn", "diag", "mixture"] = "normal"
+    family: Literal["normal", "student_t", "mvn", "diag", "mixture", "categorical", "categorical_topk"] = "normal"
     components: int | None = Field(default=None, ge=1, le=MAX_COMPONENTS)
     init: dict[str, float] | None = None
+    #: the top-k student's number of free outcomes (family "categorical_topk" only)
+    topk: int | None = Field(default=None, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _init_ok(self) -> "ModelSpec":
@@ -192,6 +201,10 @@ class ModelSpec(BaseModel):
             raise ValueError(f".components: the mixture family needs components (1..{MAX_COMPONENTS})")
         if self.family != "mixture" and self.components is not None:
             raise ValueError(f".components: only the mixture family has components (family is {self.family!r})")
+        if (self.family == "categorical_topk") != (self.topk is not None):
+            raise ValueError(".topk: the categorical_topk family needs topk (its free outcomes), and only it has one")
+        if self.family in CATEGORICAL_FAMILIES and self.init is not None:
+            raise ValueError(f".init: the {self.family} student starts uniform; leave init out")
         if self.init is None:
             if self.family in ("normal",):
                 raise ValueError(".init: required field is missing (the normal family starts at loc, scale)")
@@ -337,6 +350,8 @@ class Scenario(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":
         d = self.build_target()
+        if self.model.family in CATEGORICAL_FAMILIES or d.spec_type == "categorical":
+            return self._categorical_ok(d)
         want = FAMILIES[self.model.family]
         if want is not None and d.dim != want:
             raise ValueError(f".target: the {self.model.family} model family is {want}D but this target is {d.dim}D")
@@ -355,8 +370,32 @@ class Scenario(BaseModel):
             raise ValueError(".samples: only used by the mc and samples estimators (this scenario uses quadrature)")
         return self
 
+    def _categorical_ok(self, d) -> "Scenario":
+        """A Categorical target with a categorical student, fitted on exact sums."""
+        if d.spec_type != "categorical":
+            raise ValueError(f".target: the {self.model.family} student needs a categorical target (got {d.spec_type})")
+        if self.model.family not in CATEGORICAL_FAMILIES:
+            raise ValueError(f".model.family: a categorical target is fitted by the {' or '.join(CATEGORICAL_FAMILIES)} "
+                             f"family (got {self.model.family!r})")
+        if self.model.topk is not None and not self.model.topk < d.K:
+            raise ValueError(f".model.topk: must be < {d.K} (the target's number of outcomes)")
+        if self.estimator != "auto":
+            raise ValueError(f".estimator: a categorical student is fitted on exact sums; use 'auto' (got {self.estimator!r})")
+        if self.samples is not None:
+            raise ValueError(".samples: not used by a categorical fit (the sums are exact)")
+        for i, choice in enumerate(self.divergences):
+            if _is_sample_divergence(choice.key) and choice.key not in CATEGORICAL_SAMPLE:
+                raise ValueError(f".divergences[{i}].key: {choice.key!r} has no exact sum between Categoricals (use a "
+                                 f"density divergence or {', '.join(CATEGORICAL_SAMPLE)})")
+            if choice.key == "wasserstein" and choice.resolved().get("order") != 1:
+                raise ValueError(f".divergences[{i}].params.order: a categorical student is fitted with W_1 (order 1)")
+        return self
+
     def estimator_for(self, key: str) -> str:
-        """The estimator the fit of divergence ``key`` uses (resolving "auto")."""
+        """The estimator the fit of divergence ``key`` uses (resolving "auto"; "exact" for a
+        categorical student)."""
+        if self.model.family in CATEGORICAL_FAMILIES:
+            return "exact"
         if self.estimator != "auto":
             return self.estimator
         return "samples" if _is_sample_divergence(key) else "quadrature"
@@ -421,7 +460,8 @@ class Scenario(BaseModel):
         """Plain JSON data; optional fields that are absent (``None``) are left out, so
         ``Scenario.from_dict(sc.to_dict()) == sc`` and a 1D scenario keeps its compact form."""
         data = self.model_dump(mode="json")
-        for parent, key in ((data, "samples"), (data["model"], "components"), (data["model"], "init")):
+        for parent, key in ((data, "samples"), (data["model"], "components"), (data["model"], "init"),
+                            (data["model"], "topk")):
             if parent.get(key) is None:
                 parent.pop(key, None)
         return data
@@ -551,11 +591,13 @@ def run_scenario(sc: Scenario, callback=None) -> list:
         common["init"] = dict(sc.model.init)
     if sc.model.components is not None:
         common["components"] = sc.model.components
+    if sc.model.topk is not None:
+        common["topk"] = sc.model.topk
     out: list = [None] * len(sc.divergences)
     for g, idx in enumerate(fit_groups(sc)):
         est = sc.estimator_for(sc.divergences[idx[0]].key)
         kw = dict(common, estimator=est)
-        if est != "quadrature" and sc.samples is not None:
+        if est not in ("quadrature", "exact") and sc.samples is not None:
             kw["n"] = sc.samples
         cb = None if callback is None else (lambda step, params, loss, _g=g: callback(_g, step, params, loss))
         if len(idx) == 1:

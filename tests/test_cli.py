@@ -42,7 +42,11 @@ def _check_output(path, fmt, n_divergences, steps=20, names=("loc", "scale")):
         data = json.loads(path.read_text(encoding="utf-8"))
         assert data["scenario"]["optimizer"]["steps"] == steps
         assert len(data["results"]) == n_divergences
-        assert all(len(r["losses"]) == len(r["trajectory"][names[0]]) for r in data["results"])
+        if names:
+            assert all(len(r["losses"]) == len(r["trajectory"][names[0]]) for r in data["results"])
+        else:  # a categorical student: its probabilities, and a probability frame per recorded step
+            assert all(abs(sum(r["probs"]) - 1) < 1e-9 for r in data["results"])
+            assert all(len(r["trajectory"]["probs"]) == len(r["trajectory"]["step"]) for r in data["results"])
     else:  # pragma: no cover
         raise AssertionError(fmt)
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]

@@ -229,7 +229,8 @@ def test_every_preset_loads_and_validates():
     assert len(set(ids)) == len(ids)
     for p in ps:
         sc = p["scenario"]
-        assert p["page"] == ("fit_2d" if sc.dim == 2 else "fit_1d") and p["title"] and len(p["look_for"]) > 80
+        want = "discrete" if sc.target["type"] == "categorical" else ("fit_2d" if sc.dim == 2 else "fit_1d")
+        assert p["page"] == want and p["title"] and len(p["look_for"]) > 80
         assert isinstance(sc, Scenario)
         assert Scenario.from_json(sc.to_json()) == sc
         assert Scenario.from_url_param(sc.to_url_param()) == sc

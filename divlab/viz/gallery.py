@@ -49,6 +49,10 @@ def thumbnail(target, start: dict | None = None, height: int = 150) -> go.Figure
     """A lesson thumbnail: the target density p (shaded) and, dashed, the model's starting Normal
     ``start`` = {"loc", "scale"} when given. No axes titles, no legend, no toolbar clutter."""
     d = _dist(target)
+    if getattr(d, "is_discrete", False):  # a Categorical: its bars (divlab.viz.discrete)
+        from .discrete import categorical_thumbnail
+
+        return categorical_thumbnail(d, height)
     if d.dim == 2:
         return _thumbnail_2d(d, height)
     if d.dim != 1:
