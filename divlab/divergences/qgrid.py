@@ -127,6 +127,10 @@ def _grid_1d(spec, p, q, params, n):
                 lo, hi = min(lo, m - reach * s), max(hi, m + reach * s)
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return None
+    # an end is open when some component's support reaches past it (not a Uniform's end)
+    bounded = [(_f(c.low), _f(c.high)) for _, c in cp + cq if isinstance(c, Uniform)]
+    ends = (not any(a == lo for a, _ in bounded) or any(not isinstance(c, Uniform) for _, c in cp + cq),
+            not any(b == hi for _, b in bounded) or any(not isinstance(c, Uniform) for _, c in cp + cq))
     kappa = 16.0
     g = mapped_grid(feats, cuts, lo, hi, kappa=kappa, dtype=p.dtype, device=p.device)
     if spec.key in KINK_AT_ONE:  # the integrand has a kink where p = q: make those points nodes
@@ -137,6 +141,7 @@ def _grid_1d(spec, p, q, params, n):
     while n is not None and g.n < n and kappa < 512:
         kappa *= 2
         g = mapped_grid(feats, cuts, lo, hi, kappa=kappa, dtype=p.dtype, device=p.device)
+    g.open_ends = ends
     return g
 
 
@@ -222,25 +227,36 @@ def _pointwise(spec, lp, lq, params):
     return []
 
 
-def _tail_remainder(x, g, w):
-    """∫ beyond both ends of the grid of g (values at nodes x), from its decay at the two
-    outermost nodes of each side; (remainder, bounded: bool)."""
+def _tail_remainder(x, g, w, open_ends=(True, True)):
+    """∫ beyond both ends of the grid of g (values at nodes x), from its decay between the end node
+    and the node at half its distance from the integrand's centre (a power law x^(−e) leaves
+    g(X)·X/(e − 1); anything decaying faster leaves less); (remainder, bounded: bool). A closed
+    end (bounded support) has no tail."""
     total, ok = 0.0, True
     n = x.numel()
     mass = float((g * w).sum())
     c = float((x * g * w).sum()) / mass if mass > 0 else 0.0
     if not math.isfinite(c):
         c = 0.0
-    for i0, i1 in ((n - 1, n - 2), (0, 1)):
-        g0, g1 = float(g[i0]), float(g[i1])
-        x0, x1 = float(x[i0]), float(x[i1])
+    r = (x - c).abs()
+    for side, i0 in ((1, n - 1), (0, 0)):
+        if not open_ends[side]:
+            continue
+        g0, r0 = float(g[i0]), float(r[i0])
         if not (g0 > 0):
             continue
         if not math.isfinite(g0):
             ok = False
             continue
-        r0, r1 = abs(x0 - c), abs(x1 - c)
-        if not (g1 > 0) or r0 <= r1 or r1 == 0:
+        # the node on the same side closest to half the end's distance
+        same = (x - c) * (1 if side == 1 else -1) > 0
+        cand = torch.nonzero(same & (r <= 0.5 * r0)).reshape(-1)
+        if cand.numel() == 0:
+            ok = False
+            continue
+        i1 = int(cand[torch.argmax(r[cand])])
+        g1, r1 = float(g[i1]), float(r[i1])
+        if not (g1 > 0) or r1 <= 0:
             ok = False
             continue
         e = (math.log(g1) - math.log(g0)) / (math.log(r0) - math.log(r1))  # local power-law exponent
@@ -266,7 +282,7 @@ def extra_error(spec, lp, lq, grid, params, value):
         g = part[0].detach()
         if not bool(torch.isfinite(g).all()):
             continue  # infinite integrand: the value is already +inf with its reason
-        rem, ok = _tail_remainder(x, g.abs(), w)
+        rem, ok = _tail_remainder(x, g.abs(), w, getattr(grid, "open_ends", (True, True)))
         if len(part) == 3:  # enters through a log of the integral: relative error
             tot = float((g * w).sum())
             rem = part[2] * rem / tot if tot > 0 else rem
