@@ -10,7 +10,7 @@ from ..distributions import Distribution
 from ..estimators.quadrature import Grid, make_grid
 from ..estimators.result import Estimate
 from ._util import wlogsumexp
-from .closed_form import find_closed_form, supported_pairs
+from .closed_form import closed_form_reason, find_closed_form, supported_pairs
 from .fdiv import generic_fdivergence
 from .integrability import Verdict, finiteness
 from .qgrid import extra_error, integrand_grid
@@ -189,8 +189,9 @@ def _run(spec, p, q, params, estimator, owner, *, grid, n, seed, options, verdic
         fn = find_closed_form(spec.key, p, q)
         val = fn(p, q, **params) if fn is not None else None
         if val is not None:
+            why = closed_form_reason(spec.key, p, q, params, val) or _closed_reason(spec, val, params)
             return Estimate(value=val, estimator="closed_form", divergence=spec.key, params=params,
-                            reason=_closed_reason(spec, val, params))
+                            reason=why if bool(torch.isinf(val.detach()).any()) else None)
         if estimator == "closed_form":
             pairs = supported_pairs(spec.key)
             have = ", ".join(f"({a}, {b})" for a, b in pairs) or "none"
