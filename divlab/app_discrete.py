@@ -172,7 +172,7 @@ def fit_view(scenario_json: str) -> dict:
     """The distillation: every divergence's student (one batched exact fit) with a table of the
     final values, and the animated figure."""
     from .scenario import run_scenario
-    from .viz.discrete import students_figure
+    from .viz.discrete import students_figure, students_loss_figure
 
     sc = Scenario.from_json(scenario_json)
     target = sc.build_target()
@@ -188,6 +188,7 @@ def fit_view(scenario_json: str) -> dict:
                      "tail mass (top-k student)": r.info.get("tail_mass"),
                      "entropy H(q) [nats]": float(-(q[q > 0] * np.log(q[q > 0])).sum())})
     return {"results": results, "rows": rows, "figure": students_figure(target, results),
+            "loss_figure": students_loss_figure(results),
             "teacher_entropy": float(target.entropy()), "teacher_tail": float(1 - np.sort(p)[::-1][:5].sum())}
 
 

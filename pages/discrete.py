@@ -75,44 +75,47 @@ lesson = ss.get("lesson")
 if lesson and lesson.get("id") in disc.DISCRETE_LESSONS and disc.is_discrete(sc):
     st.info(f"**{lesson['title']}**: {lesson['look_for']}")
 
-# ------------------------------------------------------------------ the target
-st.header("Target p (the teacher, or π_ref)")
-c1, c2 = st.columns([1, 2])
-c1.selectbox("preset", list(disc.TARGET_PRESETS), key="disc_preset", index=None, placeholder="load a preset...",
-             on_change=_apply_preset)
-c1.caption("Edit the weights (one per outcome, ≥ 0; normalized for you) and the labels; the bars follow.")
-c2.text_area("weights", key="disc_weights", height=90)
-c2.text_input("labels (optional, comma-separated)", key="disc_labels")
+# ------------------------------------------------------------------ the target and the students
+st.header("Distillation: a teacher p, one student q per divergence")
 try:
-    target = disc.target_from_text(ss["disc_weights"], ss["disc_labels"])
+    target, target_error = disc.target_from_text(ss["disc_weights"], ss["disc_labels"]), None
 except disc.InputError as exc:
-    c2.error(str(exc))
+    target, target_error = None, str(exc)
+left, right = st.columns([1, 3])
+left.selectbox("target preset", list(disc.TARGET_PRESETS), key="disc_preset", index=None,
+               placeholder="load a preset...", on_change=_apply_preset)
+with left.expander("edit the teacher p (weights, labels)", expanded=target_error is not None):
+    st.text_area("weights", key="disc_weights", height=110,
+                 help="One weight per outcome, >= 0; they are normalized for you.")
+    st.text_input("labels (optional, comma-separated)", key="disc_labels")
+    if target_error:
+        st.error(target_error)
+if target is None:
     st.stop()
-
-# ------------------------------------------------------------------ distillation
-st.header("Distillation: one student per divergence")
-d1, d2, d3 = st.columns(3)
-family = d1.radio("student", ["categorical_topk", "categorical"], key="disc_family",
-                  format_func=lambda f: {"categorical": "full softmax (any q)",
-                                         "categorical_topk": "top-k head + uniform tail"}[f])
-topk = int(d1.number_input("k (free outcomes of the top-k student)", min_value=1, max_value=max(1, target.K - 1),
-                           key="disc_topk", disabled=family != "categorical_topk"))
-divs = d2.multiselect("divergences", list(disc.DISCRETE_DIVERGENCES), key="disc_divs", max_selections=6,
-                      format_func=lambda k: f"{get(k).name}: {get(k).behaviour}")
-steps = int(d3.slider("steps", 20, 1000, key="disc_steps", step=10))
+K = target.K
+family = left.radio("student", ["categorical_topk", "categorical"], key="disc_family",
+                    format_func=lambda f: {"categorical": "full softmax (any q)",
+                                           "categorical_topk": "top-k head + uniform tail"}[f])
+topk = int(left.number_input("k (free outcomes of the top-k student)", min_value=1, max_value=max(1, K - 1),
+                             key="disc_topk", disabled=family != "categorical_topk"))
+divs = left.multiselect("divergences", list(disc.DISCRETE_DIVERGENCES), key="disc_divs", max_selections=6,
+                        format_func=lambda k: f"{get(k).name}: {get(k).behaviour}")
+steps = int(left.slider("steps", 20, 1000, key="disc_steps", step=10))
 new_sc = None
 try:
     params = ss.get("disc_params", {})
     new_sc = disc.discrete_scenario(target, [(k, params.get(k, {})) for k in divs], family=family,
-                                    topk=min(topk, target.K - 1), steps=steps, base=ss.get("disc_base"))
+                                    topk=min(topk, K - 1), steps=steps, base=ss.get("disc_base"))
 except disc.InputError as exc:
-    d2.error(str(exc))
+    left.error(str(exc))
 if new_sc is not None:
     if new_sc != sc:
         sup.update_scenario(ss, new_sc)
     view = cached_fit(new_sc.to_json())
-    st.plotly_chart(view["figure"], width="stretch", key="disc_students_chart")
-    st.dataframe(pd.DataFrame(view["rows"]), hide_index=True, width="stretch")
+    right.plotly_chart(view["figure"], width="stretch", key="disc_students_chart")
+    l1, l2 = st.columns([3, 2])
+    l1.dataframe(pd.DataFrame(view["rows"]), hide_index=True, width="stretch")
+    l2.plotly_chart(view["loss_figure"], width="stretch", key="disc_loss_chart")
     st.caption(f"The teacher's entropy is {view['teacher_entropy']:.4g} nats; outside its top 5 outcomes it has "
                f"{view['teacher_tail']:.3g} of its mass. Forward KL(p‖q) is mass-covering (a top-k student gives the "
                "tail exactly its mass), reverse KL(q‖p) mode-seeking (it thins the tail and feeds the head).")

@@ -49,7 +49,7 @@ def test_lessons_draw_students_frontier_and_zoo(lesson_id):
     at = page(sc)
     assert not at.error, [e.value for e in at.error]
     charts = at.get("plotly_chart")
-    assert len(charts) == 3  # students, frontier, estimator zoo
+    assert len(charts) == 4  # students, their losses, frontier, estimator zoo
     t = sc.build_target()
     fits = table(at, "D(p‖q) at the fit")
     # the numbers on screen are the exact sums between the teacher and each fitted student
@@ -119,7 +119,9 @@ def test_home_lists_the_discrete_lessons():
     cards = {c["id"]: c for c in sup.lesson_cards()}
     for lid in LESSONS:
         assert cards[lid]["page"] == "discrete"
-    fig = dl.viz.thumbnail(cards["distilling_long_tailed_teacher"]["scenario"].target)
+    from divlab.viz import thumbnail
+
+    fig = thumbnail(cards["distilling_long_tailed_teacher"]["scenario"].target)
     assert fig.data[0].type == "bar" and len(fig.data[0].y) == 21  # 20 top outcomes + the rest
     assert sum(fig.data[0].y) == pytest.approx(1.0, abs=1e-9)
 

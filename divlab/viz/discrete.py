@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from .fit1d import TARGET_COLOR, TARGET_FILL, color_for
 
-__all__ = ["categorical_bars", "students_figure", "frontier_figure", "estimator_figure", "categorical_thumbnail",
+__all__ = ["categorical_bars", "students_figure", "students_loss_figure", "frontier_figure", "estimator_figure", "categorical_thumbnail",
            "top_outcomes", "TOP"]
 
 #: outcomes drawn before the rest are pooled into one bar
@@ -83,50 +83,61 @@ def _frame_of(r, step: float) -> np.ndarray:
     return np.asarray(r.trajectory["probs"][max(j, 0)], dtype=float)
 
 
-def students_figure(target, results, top: int = TOP, height: int = 520, animate: bool = True) -> go.Figure:
-    """The fitted students per divergence (one colour each) against the teacher p (grey), with
-    their exact losses below; animated over the recorded frames of the fits (a slider and Play),
-    the final students shown when it stops."""
+def students_figure(target, results, top: int = TOP, height: int = 480, animate: bool = True) -> go.Figure:
+    """The fitted students per divergence (one colour each) against the teacher p (grey bars),
+    animated over the recorded frames of the fits (Play and a step slider below the bars), the
+    final students shown when it stops. The losses are :func:`students_loss_figure`."""
     results = list(results)
     if not results:
         raise ValueError("students_figure: no results to draw")
     p = _probs(target)
     idx = top_outcomes(p, top)
     x = _xlabels(target, idx)
-    fig = make_subplots(rows=2, cols=1, row_heights=[0.68, 0.32], vertical_spacing=0.2,
-                        subplot_titles=("teacher p (grey) and students q, per divergence",
-                                        "D(p‖q) along the fit (exact sums)"))
-    fig.add_trace(go.Bar(x=x, y=_pooled(p, idx), name="target p", marker={"color": TARGET_FILL,
-                         "line": {"color": TARGET_COLOR, "width": 1}}), row=1, col=1)
+    fig = go.Figure(go.Bar(x=x, y=_pooled(p, idx), name="target p", marker={"color": TARGET_FILL,
+                           "line": {"color": TARGET_COLOR, "width": 1}}))
     for r in results:
         fig.add_trace(go.Bar(x=x, y=_pooled(np.asarray(r.probs), idx), name=r.label,
-                             marker={"color": color_for(r.divergence)}), row=1, col=1)
-    for r in results:
-        losses = np.asarray(r.losses, dtype=float)
-        y = np.where(np.isfinite(losses), np.maximum(losses, 1e-16), np.nan)
-        fig.add_trace(go.Scatter(x=np.arange(y.size), y=y, mode="lines", name=r.label, showlegend=False,
-                                 line={"color": color_for(r.divergence), "width": 2}), row=2, col=1)
-    fig.update_yaxes(title_text="probability", row=1, col=1)
-    fig.update_xaxes(type="category", row=1, col=1)
-    fig.update_yaxes(title_text="D (its unit)", type="log", row=2, col=1)
-    fig.update_xaxes(title_text="step", row=2, col=1)
+                             marker={"color": color_for(r.divergence)}))
+    ymax = 1.1 * max(float(np.max(_pooled(p, idx))),
+                     max(float(np.max(_pooled(np.asarray(q), idx))) for r in results for q in r.trajectory["probs"]))
     fig.update_layout(template="plotly_white", barmode="group", height=height,
-                      legend={"orientation": "h", "y": 1.12}, margin={"l": 60, "r": 10, "t": 70, "b": 40})
+                      xaxis={"type": "category", "tickangle": -45, "automargin": False},
+                      yaxis={"title": "probability", "range": [0, ymax]},
+                      legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+                      margin={"l": 60, "r": 10, "t": 40, "b": 170})
     steps = sorted({float(s) for r in results for s in r.trajectory["step"]})
     if animate and len(steps) > 1:
         bars = list(range(1, 1 + len(results)))
-        frames = [go.Frame(name=f"{s:g}", traces=bars,
-                           data=[go.Bar(y=_pooled(_frame_of(r, s), idx)) for r in results]) for s in steps]
-        fig.frames = frames
+        fig.frames = [go.Frame(name=f"{s:g}", traces=bars,
+                               data=[go.Bar(y=_pooled(_frame_of(r, s), idx)) for r in results]) for s in steps]
         fig.update_layout(
-            updatemenus=[{"type": "buttons", "showactive": False, "x": 0.0, "y": -0.12, "xanchor": "left",
+            updatemenus=[{"type": "buttons", "showactive": False, "x": 0.0, "y": 0, "xanchor": "left",
+                          "yanchor": "top", "pad": {"t": 105},
                           "buttons": [{"label": "▶ Play", "method": "animate",
                                        "args": [None, {"frame": {"duration": 60, "redraw": True},
-                                                       "fromcurrent": True, "transition": {"duration": 0}}]}]}],
-            sliders=[{"active": len(steps) - 1, "x": 0.08, "y": -0.1, "len": 0.9, "currentvalue": {"prefix": "step "},
+                                                       "fromcurrent": False, "transition": {"duration": 0}}]},
+                                      {"label": "❚❚ Pause", "method": "animate",
+                                       "args": [[None], {"mode": "immediate", "frame": {"duration": 0, "redraw": False},
+                                                         "transition": {"duration": 0}}]}]}],
+            sliders=[{"active": len(steps) - 1, "x": 0.2, "y": 0, "yanchor": "top", "len": 0.8, "pad": {"t": 95},
+                      "currentvalue": {"prefix": "step "},
                       "steps": [{"label": f"{s:g}", "method": "animate",
                                  "args": [[f"{s:g}"], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
                                                        "transition": {"duration": 0}}]} for s in steps]}])
+    return fig
+
+
+def students_loss_figure(results, height: int = 260) -> go.Figure:
+    """D(p‖q) of each student along its fit (exact sums, log scale), one colour per divergence."""
+    fig = go.Figure()
+    for r in results:
+        losses = np.asarray(r.losses, dtype=float)
+        y = np.where(np.isfinite(losses), np.maximum(losses, 1e-16), np.nan)
+        fig.add_trace(go.Scatter(x=np.arange(y.size), y=y, mode="lines", name=r.label,
+                                 line={"color": color_for(r.divergence), "width": 2}))
+    fig.update_layout(template="plotly_white", height=height, xaxis={"title": "step"},
+                      yaxis={"title": "D(p‖q) (its unit)", "type": "log"}, showlegend=False,
+                      margin={"l": 60, "r": 10, "t": 10, "b": 40})
     return fig
 
 
