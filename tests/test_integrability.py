@@ -315,3 +315,12 @@ def test_infinite_estimates_keep_a_finite_gradient():
     e = dl.estimate(N(0.0, 1.5), dl.Normal(loc, 1.0), "pearson", "mc", n=200, seed=0)
     (g,) = torch.autograd.grad(e.value, loc)
     assert float(e) == math.inf and float(g) == 0.0
+
+
+def test_a_fit_whose_divergence_is_infinite_everywhere_says_so():
+    """Pearson χ² from a Cauchy target to any Normal is +∞: the fit reports ∞ with the reason,
+    not the grid's finite number; a finite case keeps its value."""
+    r = dl.fit(T(1.0, 0.0, 1.0), family="normal", divergence="pearson", steps=30)
+    assert r.final_loss == math.inf and r.status.startswith("diverged") and "power-law" in r.status
+    r = dl.fit(T(5.0, 0.0, 1.0), family="normal", divergence="kl", steps=30)
+    assert math.isfinite(r.final_loss) and r.info["finiteness"] == "finite"

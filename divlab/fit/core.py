@@ -286,9 +286,30 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
                   "polish_steps": o.get("polish_steps", 0), "batch_elapsed_s": info["elapsed_s"],
                   "components": fam.K if family == "mixture" else None},
         ))
+    for r in results:
+        _apply_finiteness(target, fam, r)
     if not many and restarts == 1:
         return results[0]
     return FitBatch(results)
+
+
+def _apply_finiteness(target, fam, r: "FitResult") -> None:
+    """The integrability rule on the fitted model: a fit whose divergence is +∞ at its final
+    parameters (e.g. Pearson χ² to a Cauchy target from any Normal model: p²/q is never integrable)
+    reports ∞ with the reason instead of the grid's finite number."""
+    from ..divergences.integrability import finiteness
+    from ..divergences.registry import get as _get
+
+    try:
+        q = fam.model(r.params)
+        v = finiteness(_get(r.divergence), target, q, dict(r.divergence_params))
+    except (ValueError, TypeError, RuntimeError, KeyError):
+        return
+    r.info["finiteness"] = v.status
+    if v.infinite and math.isfinite(r.final_loss):
+        r.losses = np.asarray(r.losses, dtype=float).copy()
+        r.losses[-1] = math.inf
+        r.status = f"diverged: {v.reason}"
 
 
 def _check_box(box, dim):
