@@ -145,6 +145,12 @@ def estimate(p, q, divergence="kl", estimator: str = "auto", *, grid: Grid | Non
     (``alpha=0.5``); unknown ones raise ``ValueError``. ``n`` is the grid size per axis for
     quadrature and the sample size for sampled estimators; ``seed`` seeds sampling;
     ``options`` passes estimator-specific settings.
+
+    Before any estimator runs, :func:`~divlab.divergences.integrability.finiteness` decides
+    whether the integral converges for this pair: +∞ comes back with the reason whatever
+    estimator was asked for, and an undecided one is flagged in ``info``. The argument order
+    (target first) and every definition that differs from TFP, POT, GeomLoss or scipy:
+    docs/conventions.md.
     """
     spec = _spec(divergence)
     owner = f"divergence({spec.key!r})"

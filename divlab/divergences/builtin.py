@@ -1,4 +1,9 @@
-"""The density divergences: one registry entry each (definitions as in DESIGN.md)."""
+"""The density divergences: one registry entry each (definitions as in DESIGN.md).
+
+Where a definition differs from TFP, POT, GeomLoss or scipy (JS and H² are half of TFP's,
+Jeffreys twice, the Amari α in Minka's convention, the Tsallis index passed as ``alpha``, Rényi's
+argument order), docs/conventions.md gives the conversion.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +56,7 @@ register(DivergenceSpec(
     unit=NATS,
     family="f-divergence", behaviour="mass-covering", symmetric=True,
     direction=f"KL(p‖q) + KL(q‖p), symmetric ({PQ})",
-    description="Sum of both KL directions. Infinite if either support is not contained in the other.",
+    description="Sum of both KL directions. Infinite if either support is not contained in the other. Conventions vs TFP/scipy: docs/conventions.md.",
     from_logs=_fd("jeffreys"), fdiv=FDIVS["jeffreys"],
     look_for="The forward term dominates for a narrow q: the fit covers the modes, a little tighter than KL(p‖q)."))
 
@@ -60,7 +65,7 @@ register(DivergenceSpec(
     unit=NATS,
     family="f-divergence", behaviour="balanced", symmetric=True, value_range=(0.0, LN2),
     direction=f"JS(p, q), symmetric, in [0, ln 2] ({PQ})",
-    description="Jensen–Shannon divergence; bounded by ln 2, reached for disjoint supports (where its gradient vanishes).",
+    description="Jensen–Shannon divergence; bounded by ln 2, reached for disjoint supports (where its gradient vanishes). Conventions vs TFP/scipy: docs/conventions.md.",
     from_logs=_fd("js"), fdiv=FDIVS["js"],
     look_for="Between the two KLs: often sits on the larger mode and under-weights the other. With barely "
              "overlapping supports it saturates at ln 2 and gives no gradient."))
@@ -70,7 +75,7 @@ register(DivergenceSpec(
     unit=DIMENSIONLESS,
     family="f-divergence", behaviour="balanced", symmetric=True, value_range=(0.0, 1.0),
     direction=f"H²(p, q) = 1 − ∫√(pq), symmetric, in [0, 1] ({PQ})",
-    description="Squared Hellinger distance; equals ¼ of the α-divergence at α = ½.",
+    description="Squared Hellinger distance; equals ¼ of the α-divergence at α = ½. Conventions vs TFP/scipy: docs/conventions.md.",
     from_logs=_fd("hellinger"), fdiv=FDIVS["hellinger"],
     look_for="Halfway between forward and reverse KL (α = ½): covers a second mode only if it is close enough."))
 
@@ -88,7 +93,7 @@ register(DivergenceSpec(
     unit=DIMENSIONLESS,
     family="f-divergence", behaviour="mass-covering", symmetric=False,
     direction=f"χ²(p‖q), divides by the model q ({PQ})",
-    description="Pearson chi-square; strongly mass-covering (weight h(r) = 2r²). Infinite when q has lighter tails than p/√2.",
+    description="Pearson chi-square; strongly mass-covering (weight h(r) = 2r²). Infinite when q has lighter tails than p/√2. Conventions vs TFP/scipy: docs/conventions.md.",
     from_logs=_fd("pearson"), fdiv=FDIVS["pearson"],
     look_for="Even more mass-covering than forward KL: q becomes wide to avoid small q under p's tails."))
 
@@ -97,7 +102,7 @@ register(DivergenceSpec(
     unit=DIMENSIONLESS,
     family="f-divergence", behaviour="mode-seeking", symmetric=False,
     direction=f"χ²(q‖p), divides by the target p ({PQ})",
-    description="Neyman chi-square; strongly mode-seeking (weight h(r) = 2/r).",
+    description="Neyman chi-square; strongly mode-seeking (weight h(r) = 2/r). Conventions vs TFP/scipy: docs/conventions.md.",
     from_logs=_fd("neyman"), fdiv=FDIVS["neyman"],
     look_for="More mode-seeking than reverse KL: q shrinks into a single mode."))
 
@@ -106,7 +111,7 @@ register(DivergenceSpec(
     unit=DIMENSIONLESS,
     family="f-divergence", behaviour="depends on parameter", symmetric=False, params=(ALPHA,),
     direction=f"D_α(p‖q), Minka's convention: α → 1 is KL(p‖q), α → 0 is KL(q‖p) ({PQ})",
-    description="Amari α-divergence; interpolates from mode-seeking (α ≤ 0) to mass-covering (α ≥ 1). h(r) = r^α.",
+    description="Amari α-divergence; interpolates from mode-seeking (α ≤ 0) to mass-covering (α ≥ 1). h(r) = r^α. Conventions vs TFP/scipy: docs/conventions.md.",
     from_logs=_fd("alpha"), fdiv=FDIVS["alpha"],
     look_for="Slide α: small α locks onto one mode (like reverse KL), large α spreads over all of them (like forward KL)."))
 
@@ -117,7 +122,7 @@ register(DivergenceSpec(
     params=(Param("lam", 0.5, 0.0, 1.0, high_open=True, label="λ",
                   description="λ = 0: KL(p‖q); λ → 1: the divergence vanishes"),),
     direction=f"KL(p‖λp + (1−λ)q): forward KL against a blend of target and model ({PQ})",
-    description="Skew (λ-) KL divergence; finite for any q when λ > 0, so it tolerates disjoint supports.",
+    description="Skew (λ-) KL divergence; finite for any q when λ > 0, so it tolerates disjoint supports. Conventions vs TFP/scipy: docs/conventions.md.",
     from_logs=_fd("skew_kl"), fdiv=FDIVS["skew_kl"],
     look_for="A forward KL that stays finite: mass-covering, softened as λ grows."))
 
@@ -129,7 +134,7 @@ register(DivergenceSpec(
                   description="The entropic index (called q in the literature; 'alpha' here so it does not clash "
                               "with the model q). q → 1 gives KL(p‖q); equals q · D_α (Amari) at α = q."),),
     direction=f"Tsallis D_q(p‖q) with entropic index q → 1 giving KL(p‖q) ({PQ})",
-    description="Tsallis relative entropy; a rescaled α-divergence (index · D_α).",
+    description="Tsallis relative entropy; a rescaled α-divergence (index · D_α). Conventions vs TFP/scipy: docs/conventions.md.",
     from_logs=_fd("tsallis"), fdiv=FDIVS["tsallis"],
     look_for="Behaves like the α-divergence of the same index, scaled."))
 
@@ -140,7 +145,7 @@ register(DivergenceSpec(
     params=(Param("alpha", 0.5, 0.0, 10.0, low_open=True, label="α",
                   description="α → 1: KL(p‖q); α → 0: −log Q(p > 0) (support); α = ½: 2·Bhattacharyya"),),
     direction=f"D_α(p‖q), α → 1 is KL(p‖q) ({PQ})",
-    description="Rényi divergence of order α; non-decreasing in α. Not an f-divergence (a log of one).",
+    description="Rényi divergence of order α; non-decreasing in α. Not an f-divergence (a log of one). Conventions vs TFP/scipy: docs/conventions.md.",
     from_logs=renyi_from_logs, grad_from_logs=renyi_grad_from_logs,
     look_for="Small α tolerates q missing parts of p; large α punishes it harder: the fit widens as α grows."))
 
