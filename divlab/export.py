@@ -32,22 +32,11 @@ __all__ = ["to_html", "to_csv", "to_json", "to_gif", "to_png", "render_frame", "
 
 FORMATS = ("html", "gif", "png", "csv", "json")
 
-_COLORS = {
-    "kl": "#1f77b4", "reverse_kl": "#d62728", "jeffreys": "#9467bd", "js": "#2ca02c",
-    "hellinger": "#ff7f0e", "tv": "#8c564b", "pearson": "#e377c2", "neyman": "#7f7f7f",
-    "alpha": "#bcbd22", "skew_kl": "#17becf", "tsallis": "#393b79", "renyi": "#637939",
-    "bhattacharyya": "#8c6d31", "cauchy_schwarz": "#843c39",
-}
-_PALETTE = ("#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363", "#6baed6", "#fd8d3c", "#74c476")
-
-
 def _color(key: str) -> str:
-    try:
-        from .viz import color_for
+    """The divergence's colour from the one palette (:mod:`divlab.viz.palette`)."""
+    from .viz.palette import color_for
 
-        return color_for(key)
-    except ImportError:  # pragma: no cover - viz ships with divlab
-        return _COLORS.get(key, _PALETTE[sum(map(ord, key)) % len(_PALETTE)])
+    return color_for(key)
 
 
 def _umask() -> int:

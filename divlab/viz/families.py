@@ -21,11 +21,17 @@ __all__ = ["sweep_animation", "sweep_overlay", "param_colors", "phase_figure"]
 
 
 def param_colors(n: int) -> list[str]:
-    """n colours from blue (small parameter: usually mode-seeking) to red (large: covering)."""
+    """n saturated colours from red (small parameter: the reverse-KL, mode-seeking end, reverse
+    KL's colour) through purple to blue (large: the forward-KL, mass-covering end, forward KL's
+    colour); never grey in the middle (grey is the target)."""
+    import colorsys
+
     out = []
     for i in range(n):
         t = i / max(n - 1, 1)
-        out.append(f"rgb({int(40 + 200 * t)}, {int(90 + 40 * math.sin(math.pi * t))}, {int(220 - 190 * t)})")
+        h = (1.0 - t * (145.0 / 360.0)) % 1.0  # hue 360° (red) → 215° (blue), via magenta/purple
+        r, g, b = colorsys.hsv_to_rgb(h, 0.82, 0.80)
+        out.append(f"rgb({int(255 * r)}, {int(255 * g)}, {int(255 * b)})")
     return out
 
 

@@ -27,25 +27,10 @@ from .layout import animated_figure, animated_spec, animation_layout
 __all__ = ["COLORS", "color_for", "x_grid", "frame_steps", "density_figure", "loss_figure", "fit_animation",
            "fit_animation_spec"]
 
-#: fixed colour per divergence key (others get a stable colour from ``_PALETTE``)
-COLORS = {
-    "kl": "#1f77b4", "reverse_kl": "#d62728", "jeffreys": "#9467bd", "js": "#2ca02c",
-    "hellinger": "#ff7f0e", "tv": "#8c564b", "pearson": "#e377c2", "neyman": "#7f7f7f",
-    "alpha": "#bcbd22", "skew_kl": "#17becf", "tsallis": "#393b79", "renyi": "#637939",
-    "bhattacharyya": "#8c6d31", "cauchy_schwarz": "#843c39", "f_divergence": "#7b4173",
-}
-_PALETTE = ("#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363", "#6baed6", "#fd8d3c", "#74c476")
+from .palette import COLORS, TARGET_COLOR, TARGET_FILL, color_for  # noqa: E402  (one palette, divlab.viz.palette)
+
 _DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
-TARGET_COLOR = "rgba(60, 60, 60, 0.9)"
-TARGET_FILL = "rgba(120, 120, 120, 0.25)"
 N_X = 400
-
-
-def color_for(key: str) -> str:
-    """The fixed colour of divergence ``key``."""
-    if key in COLORS:
-        return COLORS[key]
-    return _PALETTE[sum(map(ord, key)) % len(_PALETTE)]
 
 
 def _as_numpy(t) -> np.ndarray:

@@ -1,0 +1,44 @@
+"""One palette: a distinct, non-grey colour per divergence, the same everywhere (issue 14)."""
+
+import itertools
+import re
+
+import divlab as dl
+from divlab.viz.families import param_colors
+from divlab.viz.palette import COLORS, TARGET_GREY, color_for, delta_e, extra_colors
+
+
+def _hex(rgb: str) -> str:
+    r, g, b = (int(v) for v in re.findall(r"\d+", rgb)[:3])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def test_every_registered_divergence_has_a_distinct_non_grey_colour():
+    keys = [s.key for s in dl.catalogue()] + ["svgd", "langevin"]
+    cols = [color_for(k) for k in keys]
+    for k, c in zip(keys, cols):
+        assert delta_e(c, TARGET_GREY) >= 25, (k, c)  # not the target's grey
+        assert delta_e(c, "#808080") >= 25 and delta_e(c, "#b0b0b0") >= 25, (k, c)
+    for (k1, c1), (k2, c2) in itertools.combinations(zip(keys, cols), 2):
+        assert delta_e(c1, c2) >= 20, (k1, c1, k2, c2)
+
+
+def test_palette_numbers_are_as_documented():
+    vals = list(COLORS.values())
+    assert min(delta_e(a, b) for a, b in itertools.combinations(vals, 2)) >= 25
+    assert all(delta_e(c, "#808080") >= 25 for c in vals + list(extra_colors()))
+
+
+def test_figures_and_exports_use_the_palette():
+    from divlab import export
+    from divlab.viz import color_for as viz_color_for
+
+    for k in ("kl", "reverse_kl", "neyman", "sinkhorn", "wasserstein"):
+        assert export._color(k) == viz_color_for(k) == COLORS[k]
+
+
+def test_families_overlay_colours_are_saturated_from_red_to_blue():
+    cols = [_hex(c) for c in param_colors(7)]
+    assert all(delta_e(c, "#808080") >= 25 for c in cols)
+    assert delta_e(cols[0], COLORS["reverse_kl"]) < 25  # small α: the reverse-KL end
+    assert delta_e(cols[-1], COLORS["kl"]) < 30  # large α: the forward-KL end
