@@ -94,11 +94,15 @@ def tilt(ref, reward, beta: float) -> Categorical:
     p, labels = _ref(ref, "tilt")
     r = _reward(reward, p.size, "tilt")
     beta = _positive("tilt", "beta", beta)
+    return _cat(_tilt_np(p, r, beta), labels)
+
+
+def _tilt_np(p: np.ndarray, r: np.ndarray, beta: float) -> np.ndarray:
     with np.errstate(divide="ignore"):
         z = np.log(p) + r / beta
     z = z - z[np.isfinite(z)].max()
     w = np.exp(z)
-    return _cat(w / w.sum(), labels)
+    return w / w.sum()
 
 
 def _u_of(key: str, alpha: float):
@@ -172,6 +176,10 @@ def best_of_n(ref, reward, n: int) -> Categorical:
     p, labels = _ref(ref, "best_of_n")
     r = _reward(reward, p.size, "best_of_n")
     n = _positive("best_of_n", "n", n, integer=True)
+    return _cat(_bon_np(p, r, n), labels)
+
+
+def _bon_np(p: np.ndarray, r: np.ndarray, n: int) -> np.ndarray:
     levels, inv = np.unique(r, return_inverse=True)
     mass = np.bincount(inv, weights=p, minlength=levels.size)
     F = np.clip(np.cumsum(mass), 0.0, 1.0)
@@ -180,7 +188,8 @@ def best_of_n(ref, reward, n: int) -> Categorical:
     level_prob = F**n - Fm**n  # P(best level = v)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(mass[inv] > 0, p / np.where(mass[inv] > 0, mass[inv], 1.0), 0.0)
-    return _cat(share * level_prob[inv], labels)
+    out = np.clip(share * level_prob[inv], 0.0, None)
+    return out / out.sum()
 
 
 def bon_kl_formula(n: int) -> float:
@@ -242,25 +251,23 @@ def tilt_at_kl(ref, reward, kl: float) -> tuple[float, Categorical]:
     r = _reward(reward, p.size, "tilt_at_kl")
     best = p[(r == r[p > 0].max()) & (p > 0)].sum()
     kmax = -math.log(best)
-    if -1e-12 < kl < 0:
+    if -1e-12 < kl < 1e-14:  # zero up to rounding (best-of-1 is π_ref itself)
         kl = 0.0
     if not 0 <= kl < kmax:
         raise ValueError(f"tilt_at_kl(kl={kl!r}): kl must be in [0, {kmax:.6g}) (the KL of π_ref restricted to "
                          "its best outcomes)")
     if kl == 0:
         return math.inf, Categorical(probs=p, labels=labels)
-    refc = Categorical(probs=p, labels=labels)
-
     def f(lb):
-        return _kl(tilt(refc, r, math.exp(lb)).probs.numpy(), p) - kl
+        return _kl(_tilt_np(p, r, math.exp(lb)), p) - kl
 
     lo, hi = -5.0, 5.0
     while f(lo) < 0:
         lo -= 5.0
-    while f(hi) > 0:
+    while f(hi) > 0 and hi < 600.0:
         hi += 5.0
     lb = brentq(f, lo, hi, xtol=1e-13, maxiter=500)
-    return math.exp(lb), tilt(refc, r, math.exp(lb))
+    return math.exp(lb), _cat(_tilt_np(p, r, math.exp(lb)), labels)
 
 
 def frontier(ref, reward, betas=None, ns=(1, 2, 4, 8, 16, 32, 64, 128)) -> Frontier:
@@ -271,26 +278,27 @@ def frontier(ref, reward, betas=None, ns=(1, 2, 4, 8, 16, 32, 64, 128)) -> Front
     r = _reward(reward, p.size, "frontier")
     refc = Categorical(probs=p, labels=labels)
     spread = float(np.sqrt(max(p @ (r - p @ r) ** 2, 1e-12)))
+    best = float(r[p > 0].max())
     if betas is None:
         betas = spread * np.logspace(-2, 2, 60)[::-1]
     betas = np.asarray([_positive("frontier", "beta", float(b)) for b in betas])
     t_kl, t_r = [], []
     for b in betas:
-        s = policy_stats(tilt(refc, r, b), refc, r, k=())
-        t_kl.append(s["kl"])
-        t_r.append(s["reward"])
+        pi = _tilt_np(p, r, float(b))
+        t_kl.append(_kl(pi, p))
+        t_r.append(float(pi @ r))
     b_kl, b_f, b_r, t_at = [], [], [], []
     for n in ns:
-        s = policy_stats(best_of_n(refc, r, n), refc, r, k=())
-        s["kl"] = max(s["kl"], 0.0)  # n = 1 is π_ref itself: 0 up to rounding
-        b_kl.append(s["kl"])
+        pb = _bon_np(p, r, _positive("frontier", "n", n, integer=True))
+        kl = max(_kl(pb, p), 0.0)  # n = 1 is π_ref itself: 0 up to rounding
+        b_kl.append(kl)
         b_f.append(bon_kl_formula(n))
-        b_r.append(s["reward"])
+        b_r.append(float(pb @ r))
         try:
-            _, tq = tilt_at_kl(refc, r, s["kl"])
-            t_at.append(float(tq.probs.numpy() @ r))
+            _, tq = tilt_at_kl(refc, r, kl)
+            t_at.append(float(tq.probs.detach().cpu().numpy() @ r))
         except ValueError:  # the budget reaches the best outcome: the tilt's supremum
-            t_at.append(float(r[p > 0].max()))
+            t_at.append(best)
     return Frontier(betas=betas, tilt_kl=np.array(t_kl), tilt_reward=np.array(t_r), ns=np.asarray(ns),
                     bon_kl=np.array(b_kl), bon_formula=np.array(b_f), bon_reward=np.array(b_r),
                     tilt_reward_at_bon_kl=np.array(t_at), ref_reward=float(p @ r))
