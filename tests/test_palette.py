@@ -42,3 +42,31 @@ def test_families_overlay_colours_are_saturated_from_red_to_blue():
     assert all(delta_e(c, "#808080") >= 25 for c in cols)
     assert delta_e(cols[0], COLORS["reverse_kl"]) < 25  # small α: the reverse-KL end
     assert delta_e(cols[-1], COLORS["kl"]) < 30  # large α: the forward-KL end
+
+
+def test_every_log_axis_is_labelled_with_plain_numbers():
+    """Tick labels of every log axis are plain numbers (0.5, 1, 2, 5), never bare minor digits or
+    SI prefixes; every axis writes powers of ten, not SI prefixes."""
+    import math
+
+    import divlab as dl
+    from divlab import viz
+    from divlab.viz.layout import log_ticks
+
+    assert log_ticks(0.3, 6) == ([0.5, 1.0, 2.0, 5.0], ["0.5", "1", "2", "5"])
+    p = dl.Mixture([dl.Normal(-3.0, 1.0), dl.Normal(3.0, 1.0)])
+    res = dl.fit(p, family="normal", divergence=["kl", "reverse_kl"], steps=60, init={"loc": -2.0, "scale": 1.0})
+    figs = [viz.fit_animation(p, res), viz.loss_figure(res)]
+    for fig in figs:
+        lay = fig.layout.to_plotly_json()
+        logs = [k for k in lay if k.startswith(("xaxis", "yaxis")) and lay[k].get("type") == "log"]
+        assert logs, "the loss axis of positive losses is a log axis"
+        for k in lay:
+            if k.startswith(("xaxis", "yaxis")):
+                assert lay[k].get("exponentformat") == "power", k
+        for k in logs:
+            text = lay[k]["ticktext"]
+            assert len(text) >= 2
+            for t in text:
+                v = float(t)  # a plain number, parseable as written
+                assert math.isfinite(v) and v > 0 and not t.endswith(("p", "µ", "n", "m", "k"))

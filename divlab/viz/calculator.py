@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from ..distributions import Distribution
 from ..divergences.registry import get as get_spec
 from ..divergences.registry import unit_label
+from .layout import legible
 from .fit1d import TARGET_COLOR, TARGET_FILL, _density
 
 __all__ = ["pair_figure", "error_curve_figure"]
@@ -26,7 +27,7 @@ def pair_figure(p: Distribution, q: Distribution, n: int = 400) -> go.Figure:
     ])
     fig.update_layout(template="plotly_white", height=260, margin={"l": 40, "r": 10, "t": 10, "b": 40},
                       xaxis_title="x", yaxis_title="density")
-    return fig
+    return legible(fig)
 
 
 def error_curve_figure(curve: dict) -> go.Figure:
@@ -49,4 +50,4 @@ def error_curve_figure(curve: dict) -> go.Figure:
     fig.update_layout(template="plotly_white", height=340, margin={"l": 50, "r": 10, "t": 10, "b": 40},
                       xaxis={"type": "log", "title": "samples n"}, yaxis={"type": "log", "title": f"error{u}"},
                       legend={"orientation": "h", "y": -0.25})
-    return fig
+    return legible(fig)

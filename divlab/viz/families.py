@@ -15,7 +15,7 @@ from ..divergences.registry import get as get_spec
 from ..fit import FitResult
 from .fit1d import TARGET_COLOR, TARGET_FILL, _density, frame_values
 from .race import model_x_grid
-from .layout import animation_frame, animation_layout
+from .layout import animation_frame, animation_layout, legible
 
 __all__ = ["sweep_animation", "sweep_overlay", "param_colors", "phase_figure"]
 
@@ -91,7 +91,7 @@ def sweep_animation(target: Distribution, results: Sequence[FitResult], param: s
     fig.update_layout(template="plotly_white",
                       **animation_layout([f"{v:g}" for v in vals], plot_height=320, prefix=f"{sym} = ", frame_ms=250,
                                          pause=False, legend_names=legend, right=10))
-    return fig
+    return legible(fig)
 
 
 def sweep_overlay(target: Distribution, results: Sequence[FitResult], param: str, symbol: str | None = None) -> go.Figure:
@@ -112,7 +112,7 @@ def sweep_overlay(target: Distribution, results: Sequence[FitResult], param: str
                                  hovertemplate=f"{r.label}: D(p‖q) = {val}<extra></extra>"))
     fig.update_layout(template="plotly_white", height=380, xaxis_title="x", yaxis_title="density",
                       margin={"l": 50, "r": 10, "t": 20, "b": 40})
-    return fig
+    return legible(fig)
 
 
 def phase_figure(view: dict) -> go.Figure:
@@ -138,4 +138,4 @@ def phase_figure(view: dict) -> go.Figure:
                                  hovertemplate="switch at d = %{x:.3f}<extra></extra>"))
     fig.update_layout(template="plotly_white", height=120 + 45 * len(vals), margin={"l": 80, "r": 10, "t": 20, "b": 50},
                       xaxis_title="half-separation d of 0.5·N(−d, 1) + 0.5·N(d, 1)", showlegend=False)
-    return fig
+    return legible(fig)

@@ -22,7 +22,7 @@ from ..distributions import Distribution
 from ..divergences.registry import get as get_spec
 from ..divergences.registry import unit_label, unit_suffix
 from ..fit import FitResult
-from .layout import animated_figure, animated_spec, animation_layout
+from .layout import animated_figure, animated_spec, animation_layout, legible
 
 __all__ = ["COLORS", "color_for", "x_grid", "frame_steps", "density_figure", "loss_figure", "fit_animation",
            "fit_animation_spec"]
@@ -133,7 +133,7 @@ def density_figure(target: Distribution, x=None) -> go.Figure:
     fig = go.Figure(_target_trace(target, x))
     fig.update_layout(xaxis_title="x", yaxis_title="density", template="plotly_white",
                       margin={"l": 40, "r": 10, "t": 30, "b": 40}, showlegend=True)
-    return fig
+    return legible(fig)
 
 
 def loss_figure(results) -> go.Figure:
@@ -148,7 +148,7 @@ def loss_figure(results) -> go.Figure:
                       margin={"l": 40, "r": 10, "t": 30, "b": 40})
     if _log_y(results):
         fig.update_yaxes(type="log")
-    return fig
+    return legible(fig)
 
 
 def fit_animation(target: Distribution, results, n_frames: int = 60, x=None) -> go.Figure:

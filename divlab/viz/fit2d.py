@@ -23,7 +23,7 @@ from ..distributions import Distribution, Empirical, Mixture
 from ..divergences.registry import get as get_spec
 from ..divergences.registry import unit_suffix, with_unit
 from .fit1d import _check_results, _finite_or_none, _log_y, _styles, color_for, frame_steps, loss_title
-from .layout import animation_frame, animation_layout
+from .layout import animation_frame, animation_layout, legible
 
 __all__ = ["unit", "xy_grid", "log_density_grid", "ellipse", "gaussian_parts", "target_contour", "target_figure2d",
            "fit2d_animation", "fit2d_small_multiples", "N_XY", "LOG_RANGE"]
@@ -286,7 +286,7 @@ def target_figure2d(target: Distribution, n: int = N_XY) -> go.Figure:
     fig.update_layout(template="plotly_white", margin={"l": 40, "r": 10, "t": 30, "b": 40}, height=420,
                       xaxis_title="x", yaxis_title="y")
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    return fig
+    return legible(fig)
 
 
 def fit2d_animation(target: Distribution, results, n_frames: int = 40, *, model_style: str = "auto",
@@ -341,7 +341,7 @@ def fit2d_animation(target: Distribution, results, n_frames: int = 40, *, model_
     fig.update_layout(template="plotly_white",
                       **animation_layout([str(s) for s in steps], plot_height=380, frame_ms=FRAME_MS,
                                          legend_names=names))
-    return fig
+    return legible(fig)
 
 
 def fit2d_small_multiples(target: Distribution, results, n_frames: int = 40, *, cols: int = 3,
@@ -386,4 +386,4 @@ def fit2d_small_multiples(target: Distribution, results, n_frames: int = 40, *, 
     fig.update_layout(template="plotly_white",
                       **animation_layout([str(s) for s in steps], plot_height=320 * nrow, frame_ms=FRAME_MS,
                                          legend_names=names, axis_title=False, left=40))
-    return fig
+    return legible(fig)

@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..distributions import Distribution, Normal, from_spec
+from .layout import legible
 from .fit1d import TARGET_COLOR, TARGET_FILL, _density
 
 __all__ = ["thumbnail", "target_preview"]
@@ -67,7 +68,7 @@ def thumbnail(target, start: dict | None = None, height: int = 150) -> go.Figure
     fig.update_layout(template="plotly_white", height=height, showlegend=False,
                       margin={"l": 5, "r": 5, "t": 5, "b": 20}, yaxis={"visible": False},
                       xaxis={"tickfont": {"size": 9}})
-    return fig
+    return legible(fig)
 
 
 def _thumbnail_2d(d: Distribution, height: int, n: int = 60) -> go.Figure:
@@ -85,7 +86,7 @@ def _thumbnail_2d(d: Distribution, height: int, n: int = 60) -> go.Figure:
     fig = go.Figure(go.Heatmap(x=xs, y=ys, z=z, colorscale="Greys", showscale=False, hoverinfo="skip"))
     fig.update_layout(template="plotly_white", height=height, margin={"l": 5, "r": 5, "t": 5, "b": 5},
                       xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"})
-    return fig
+    return legible(fig)
 
 
 def target_preview(target, height: int = 220) -> go.Figure:
@@ -99,4 +100,4 @@ def target_preview(target, height: int = 220) -> go.Figure:
                                hovertemplate="x=%{x:.3g}<br>p(x)=%{y:.4g}<extra>target p</extra>"))
     fig.update_layout(template="plotly_white", height=height, margin={"l": 40, "r": 10, "t": 10, "b": 40},
                       xaxis_title="x", yaxis_title="p(x) (normalized)")
-    return fig
+    return legible(fig)

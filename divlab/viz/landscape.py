@@ -8,6 +8,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from .layout import legible
 from ..divergences.registry import get as get_spec
 
 __all__ = ["landscape_figure", "BASIN_COLORS"]
@@ -62,4 +63,4 @@ def landscape_figure(land, optima=None, title: str = "") -> go.Figure:
                       legend={"orientation": "h", "y": -0.18})
     fig.update_xaxes(range=[float(land.loc[0]), float(land.loc[-1])])
     fig.update_yaxes(range=[float(land.log_scale[0]), float(land.log_scale[-1])])
-    return fig
+    return legible(fig)

@@ -22,13 +22,14 @@ sliders: current-value line + offset 10 + tick offset 25 + tick length 7 + label
 from __future__ import annotations
 
 import base64
+import math
 from typing import Sequence
 
 import numpy as np
 
 import plotly.graph_objects as go
 
-__all__ = ["animation_frame", "animation_layout", "animated_figure", "animated_spec", "legend_rows", "TITLE_PX", "LEGEND_ROW_PX", "AXIS_PX", "BUTTONS_PX", "SLIDER_PX"]
+__all__ = ["animation_frame", "animation_layout", "animated_figure", "animated_spec", "legend_rows", "TITLE_PX", "LEGEND_ROW_PX", "AXIS_PX", "BUTTONS_PX", "SLIDER_PX", "legible", "log_ticks", "tick_text"]
 
 #: subplot titles: 21 px above the plot area, plus a gap
 TITLE_PX = 28
@@ -108,6 +109,84 @@ def animation_layout(frames: Sequence[str], *, plot_height: int, labels: Sequenc
     }
 
 
+def tick_text(v: float) -> str:
+    """A tick label as a plain number: 0.5, 1, 2, 50, 0.001; 1e-06 only beyond 10^±4 (never an SI
+    prefix: "1p" would read as the density p, "100µ" as a mean)."""
+    if v == 0:
+        return "0"
+    if 1e-4 <= abs(v) < 1e5:
+        return f"{v:.6g}"
+    return f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e+").replace("e+", "e")
+
+
+def log_ticks(lo: float, hi: float, max_ticks: int = 9) -> tuple[list, list]:
+    """Tick values and plain-number labels for a log axis spanning [lo, hi] (> 0): 1-2-5 steps
+    (0.5, 1, 2, 5) when they fit in ``max_ticks``, else 1-3 steps, else powers of ten (every k-th)."""
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+        return [], []
+    if hi / lo < 1.5:  # a narrow range: pad so there is something to label
+        lo, hi = lo / 1.5, hi * 1.5
+    e0, e1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for mants in ((1, 2, 5), (1, 3), (1,), (1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9)):
+        vals = [m * 10.0 ** e for e in range(e0, e1 + 1) for m in mants]
+        vals = [v for v in vals if lo / 1.0001 <= v <= hi * 1.0001]
+        if 2 <= len(vals) <= max_ticks:
+            return vals, [tick_text(v) for v in vals]
+    if e1 - e0 <= 1:  # a narrow range: three rounded values across it
+        vals = sorted({float(f"{v:.2g}") for v in np.geomspace(lo, hi, 3)})
+        return vals, [tick_text(v) for v in vals]
+    step = max(1, math.ceil((e1 - e0 + 1) / max_ticks))
+    vals = [10.0 ** e for e in range(e0, e1 + 1, step)]
+    return vals, [tick_text(v) for v in vals]
+
+
+def _axis_values(fig: go.Figure, frames, axis_key: str) -> np.ndarray:
+    """Every finite positive value plotted against layout axis ``axis_key`` ('yaxis2', ...)."""
+    letter = axis_key[0]
+    ref = letter + axis_key[5:]  # 'yaxis2' -> 'y2'
+    out = []
+
+    def add(trace_axis, vals):
+        if (trace_axis or letter) != ref or vals is None:
+            return
+        if isinstance(vals, dict):  # a typed array
+            return
+        try:
+            a = np.asarray(vals, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            return
+        out.append(a[np.isfinite(a) & (a > 0)])
+
+    for tr in fig.data:
+        add(getattr(tr, f"{letter}axis", None), getattr(tr, letter, None))
+    for _name, data, traces in frames or ():
+        for d, ti in zip(data, traces):
+            if 0 <= ti < len(fig.data):
+                add(getattr(fig.data[ti], f"{letter}axis", None), d.get(letter) if isinstance(d, dict) else getattr(d, letter, None))
+    return np.concatenate(out) if out else np.array([])
+
+
+def legible(fig: go.Figure, frames=None) -> go.Figure:
+    """Axes a class can read: every axis writes powers of ten, not SI prefixes (exponentformat
+    "power"), and every log axis gets plain-number ticks 0.5, 1, 2, 5 over the values plotted on
+    it (plotly's own log ticks label minor ticks with a bare digit: "5 4 3 2 1 9 8", and 0.34 sat
+    beside a "3"). ``frames``: an animation's (name, trace dicts, trace indices), whose values
+    count too. Returns ``fig``."""
+    lay = fig.layout.to_plotly_json()
+    for key in [k for k in lay if k.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]:
+        ax = fig.layout[key]
+        upd = {"exponentformat": "power"}
+        if ax.type == "log" and ax.tickvals is None:
+            vals = _axis_values(fig, frames, key)
+            if vals.size:
+                tv, tt = log_ticks(float(vals.min()), float(vals.max()))
+                if tv:
+                    upd.update(tickvals=tv, ticktext=tt)
+        fig.layout[key].update(**upd)
+    return fig
+
+
 def animation_frame(name: str, data: list, traces: list) -> go.Frame:
     """One animation frame, not validated again: its traces are plain dicts holding only what
     changes from step to step (y, x, z, hover text) of traces the figure has validated already.
@@ -120,7 +199,7 @@ def animated_figure(fig: go.Figure, frames: Sequence[tuple], layout: dict) -> go
     the animation ``layout`` (:func:`animation_layout` plus the template) applied."""
     fig.frames = [animation_frame(name=name, data=data, traces=traces) for name, data, traces in frames]
     fig.update_layout(**layout)
-    return fig
+    return legible(fig, frames)
 
 
 def animated_spec(fig: go.Figure, frames: Sequence[tuple], layout: dict) -> dict:
@@ -131,6 +210,7 @@ def animated_spec(fig: go.Figure, frames: Sequence[tuple], layout: dict) -> dict
     layout = dict(layout)
     sliders = layout.pop("sliders", None)
     fig.update_layout(**layout)
+    legible(fig, frames)
     spec = fig.to_dict()
     if sliders is not None:
         spec["layout"]["sliders"] = sliders

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..distributions import Distribution
+from .layout import legible
 from .fit1d import TARGET_COLOR, TARGET_FILL, _density, color_for
 
 __all__ = ["f_h_figure", "h_along_x_figure"]
@@ -47,7 +48,7 @@ def f_h_figure(curves: dict) -> go.Figure:
     fig.update_yaxes(title_text="h(r) (log)", type="log", row=1, col=2)
     fig.update_layout(template="plotly_white", height=420, margin={"l": 50, "r": 10, "t": 50, "b": 40},
                       legend={"orientation": "h", "y": -0.2})
-    return fig
+    return legible(fig)
 
 
 def h_along_x_figure(target: Distribution, model: Distribution, weights: dict, x: np.ndarray) -> go.Figure:
@@ -71,4 +72,4 @@ def h_along_x_figure(target: Distribution, model: Distribution, weights: dict, x
     fig.update_yaxes(title_text="h(r(x)) (log)", type="log", row=2, col=1)
     fig.update_xaxes(title_text="x", row=2, col=1)
     fig.update_layout(template="plotly_white", height=560, margin={"l": 50, "r": 10, "t": 50, "b": 40})
-    return fig
+    return legible(fig)
