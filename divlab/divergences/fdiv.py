@@ -346,9 +346,11 @@ def generic_fdivergence(f: Callable, *, f0: float | None = None, fprime_inf: flo
                         check: bool = True) -> FDivergence:
     """An f-divergence from any convex ``f`` with f(1) = 0 (a torch function of u >= 0).
 
-    The limits f(0) and f'(∞) are taken numerically (at u = 1e-300 and u = 1e300) unless
-    given; h(r) = r² f''(r) comes from autograd. With ``check`` the function is tested:
-    f(1) = 0 and f'' >= 0 on a log-spaced set of points in [1e-3, 1e3].
+    The limits f(0) = lim_{u→0+} f(u) and f'(∞) = lim_{t→0+} t·f(1/t) are taken numerically
+    unless given (``f0``, ``fprime_inf``): see :func:`limit_at_zero` (float64, on t = 10^-k,
+    no overflow: a sequence that keeps growing is +inf; one that converges is extrapolated).
+    Both are computed once and cached. h(r) = r² f''(r) comes from autograd. With ``check``
+    the function is tested: f(1) = 0 and f'' >= 0 on a log-spaced set of points in [1e-3, 1e3].
     """
     if not callable(f):
         raise ValueError(f"f_divergence(f={f!r}): f must be a callable of a tensor u >= 0")
@@ -379,20 +381,78 @@ def generic_fdivergence(f: Callable, *, f0: float | None = None, fprime_inf: flo
         q = lq.exp()
         return q * fn(torch.exp(lp - lq))
 
+    name = getattr(f, "__name__", "f")
+    cache: dict = {}
+
     def lim0():
         if f0 is not None:
             return float(f0)
-        v = float(fn(torch.tensor(0.0, dtype=torch.float64)))
-        return v if not math.isnan(v) else float(fn(torch.tensor(1e-300, dtype=torch.float64)))
+        if "f0" not in cache:
+            cache["f0"] = limit_at_zero(fn, what=f"f(0) = lim f(u), u → 0+, of f={name}")
+        return cache["f0"]
 
     def liminf():
         if fprime_inf is not None:
             return float(fprime_inf)
-        big = torch.tensor(1e300, dtype=torch.float64)
-        v = float(fn(big) / big)
-        return v if not math.isnan(v) else math.inf
+        if "fpi" not in cache:
+            cache["fpi"] = limit_at_zero(lambda t: t * fn(1.0 / t), what=f"f'(∞) = lim t·f(1/t), t → 0+, of f={name}")
+        return cache["fpi"]
 
     return FDivergence(f=fn, core=core, f0=lim0, fprime_inf=liminf, h=lambda r: _h_autograd(fn, r))
+
+
+#: the decades at which :func:`limit_at_zero` evaluates g: t = 10^-k, k = 0, 1, ..., 300
+_LIMIT_DECADES = 300
+
+
+def limit_at_zero(g: Callable, *, what: str = "the limit") -> float:
+    """lim_{t→0+} g(t) for a g that is eventually monotone near 0 (the limits of a convex f:
+    f(0) = lim f(u), and f'(∞) = lim t·f(1/t)), in (−∞, +∞].
+
+    g is evaluated in float64 on t = 10^-k, k = 0..300. Values past the first non-finite one
+    are dropped: an intermediate overflow (``(u − 1)**2`` at u = 1e155 is inf, although
+    ``(u − 1)**2/(1 + u)`` is not) or a 0·inf = NaN says nothing about the limit. On the
+    finite prefix, three points k₁ < k₂ < k₃ equally spaced (the first, middle and last)
+    give the steps Δ₁ = g₂ − g₁ and Δ₂ = g₃ − g₂:
+
+    - |Δ₂| ≤ 1e-9·max(1, |g₃|): converged, the limit is g₃;
+    - Δ₂/Δ₁ ≥ 0.99: the steps do not shrink (logarithmic growth such as −log u gives equal
+      steps, a power u^-c growing ones): the limit is ±inf in the direction of Δ₂;
+    - otherwise the steps shrink geometrically in k (errors like t^c): Aitken's Δ²
+      extrapolation g₃ + Δ₂·ρ/(1 − ρ), ρ = Δ₂/Δ₁ (exact for a geometric error).
+
+    A sequence with fewer than 3 finite values is +inf when the first non-finite one is +inf
+    (g overflowed at once); otherwise the limit cannot be told and ``ValueError`` says so."""
+    t = torch.logspace(0, -_LIMIT_DECADES, _LIMIT_DECADES + 1, dtype=torch.float64)
+    with torch.no_grad():
+        try:
+            v = torch.as_tensor(g(t), dtype=torch.float64).reshape(-1)
+            if v.numel() != t.numel():
+                raise ValueError("not elementwise")
+        except Exception:  # a user f that is not elementwise: one point at a time
+            vals = []
+            for ti in t:
+                try:
+                    vals.append(float(torch.as_tensor(g(ti), dtype=torch.float64).reshape(())))
+                except Exception:
+                    vals.append(math.nan)
+            v = torch.tensor(vals, dtype=torch.float64)
+    bad = (~torch.isfinite(v)).nonzero()
+    K = int(bad[0, 0]) if bad.numel() else int(v.numel())
+    if K < 3:
+        if K < v.numel() and float(v[K]) == math.inf:
+            return math.inf
+        raise ValueError(f"f_divergence: {what} could not be determined (f is not finite near the limit); "
+                         "give it explicitly (f0= / fprime_inf=)")
+    s = (K - 1) // 2
+    g1, g2, g3 = float(v[K - 1 - 2 * s]), float(v[K - 1 - s]), float(v[K - 1])
+    d1, d2 = g2 - g1, g3 - g2
+    if abs(d2) <= 1e-9 * max(1.0, abs(g3)):
+        return g3
+    rho = d2 / d1 if d1 != 0 else math.inf
+    if rho >= 0.99:
+        return math.copysign(math.inf, d2)
+    return g3 + d2 * rho / (1.0 - rho)
 
 
 def _h_autograd(f, r: torch.Tensor) -> torch.Tensor:

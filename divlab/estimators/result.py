@@ -48,6 +48,13 @@ class Estimate:
     def is_finite(self) -> bool:
         return math.isfinite(float(self))
 
+    @property
+    def reliable(self) -> bool:
+        """False when the estimator says its error bar does not hold (``info["unreliable"]``,
+        with ``info["warning"]`` in words; e.g. a Monte Carlo estimate whose importance weights
+        have Pareto k̂ > 0.7). The stderr is still the computed one; show "unreliable" instead."""
+        return not bool(self.info.get("unreliable", False))
+
     def as_dict(self) -> dict:
         v = float(self)
         return {
@@ -64,4 +71,9 @@ class Estimate:
 
         spec = _REGISTRY.get(self.divergence)
         u = unit_suffix(spec.unit) if spec is not None else ""
+        if not self.reliable:  # no "± se": the error bar does not hold
+            k = self.info.get("khat")
+            kk = f": k̂={k:.2g}" if isinstance(k, (int, float)) and math.isfinite(k) else ""
+            return (f"Estimate({self.divergence}{self.params or ''} = {float(self):.10g}{u} (unreliable{kk}) "
+                    f"via {self.estimator}{why})")
         return f"Estimate({self.divergence}{self.params or ''} = {float(self):.10g}{unc}{u} via {self.estimator}{why})"
