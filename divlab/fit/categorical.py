@@ -28,6 +28,7 @@ labels in any order, plus new ones with p = 0). Every fit of a call runs in one 
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -456,3 +457,7 @@ def _summary(probs: np.ndarray, p: np.ndarray, labels: list) -> dict:
     out = {f"q[{labels[i]}]": float(probs[i]) for i in top}
     out["q[rest]"] = float(1.0 - probs[top].sum())
     return out
+
+
+#: the arguments :func:`divlab.fit` passes on to :func:`fit_categorical`
+FIT_ARGS = tuple(inspect.signature(fit_categorical).parameters)

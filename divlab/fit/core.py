@@ -199,9 +199,9 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
     """
     if family in ("categorical", "categorical_topk"):  # a softmax student over discrete outcomes
         args = dict(locals())
-        from .categorical import fit_categorical
+        from .categorical import FIT_ARGS, fit_categorical
 
-        return fit_categorical(**args)
+        return fit_categorical(**{k: v for k, v in args.items() if k in FIT_ARGS})
     if support is not None or topk is not None:
         raise ValueError(f"fit(family={family!r}): support and topk apply to the categorical families")
     if family == "particles":  # particle flows (divlab.fit.particles); every argument passed on
