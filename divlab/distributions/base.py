@@ -21,9 +21,19 @@ import torch
 
 from .. import device as _device
 
-__all__ = ["Distribution", "fmt_value", "check_finite", "check_positive", "rng"]
+__all__ = ["Distribution", "fmt_value", "check_finite", "check_positive", "check_magnitude", "check_scale",
+           "check_seed", "rng", "MAX_ABS", "MIN_SCALE", "REL_SCALE"]
 
 LOG_2PI = math.log(2.0 * math.pi)
+
+#: largest magnitude of a location, bound, point or scale (beyond it a quadrature box, a grid or
+#: a transport cost overflows or loses every digit): refused at construction with this value named
+MAX_ABS = 1e9
+#: smallest scale (standard deviation, width, noise): below it squares underflow
+MIN_SCALE = 1e-9
+#: smallest scale relative to the distance of the location from 0: float64 holds about 16
+#: digits, so a bump narrower than 1e-10·|loc| cannot be resolved by any grid or sampler
+REL_SCALE = 1e-10
 
 
 def fmt_value(v: Any) -> str:
@@ -50,6 +60,41 @@ def check_positive(owner: str, name: str, value: torch.Tensor) -> None:
     check_finite(owner, name, value)
     if not (value > 0).all():
         raise ValueError(f"{owner}({name}={fmt_value(value)}): {name} must be > 0")
+
+
+def check_magnitude(owner: str, name: str, value: torch.Tensor, limit: float = MAX_ABS) -> None:
+    """Finite, and ``|value| <= limit`` everywhere (the error names the largest value allowed)."""
+    check_finite(owner, name, value)
+    v = value.detach()
+    if v.numel() and bool((v.abs() > limit).any()):
+        raise ValueError(f"{owner}({name}={fmt_value(value)}): |{name}| must be <= {limit:g} "
+                         "(the largest value allowed)")
+
+
+def check_scale(owner: str, name: str, value: torch.Tensor, loc: torch.Tensor | None = None) -> None:
+    """A scale: finite, in [MIN_SCALE, MAX_ABS], and (given ``loc``) at least REL_SCALE·|loc|."""
+    check_positive(owner, name, value)
+    check_magnitude(owner, name, value)
+    v = value.detach()
+    if bool((v < MIN_SCALE).any()):
+        raise ValueError(f"{owner}({name}={fmt_value(value)}): {name} must be >= {MIN_SCALE:g} (the smallest value allowed)")
+    if loc is not None:
+        floor = REL_SCALE * loc.detach().abs()
+        try:
+            bad = bool((v < floor).any())
+        except RuntimeError:
+            bad = False  # shapes that do not broadcast are reported by the caller
+        if bad:
+            raise ValueError(f"{owner}({name}={fmt_value(value)}): {name} must be >= {REL_SCALE:g}·|loc| = "
+                             f"{float(floor.max()):g} here (float64 cannot resolve a narrower bump this far from 0)")
+
+
+def check_seed(owner: str, seed) -> None:
+    """A seed: None or an integer in [0, 2**63 - 1] (not a bool, not a string)."""
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"{owner}(seed={seed!r}): seed must be an integer in [0, 2**63 - 1] or None")
 
 
 @contextlib.contextmanager
@@ -165,10 +210,10 @@ class Distribution:
         x = _device.as_tensor(x, device=self.device, dtype=self.dtype) if not (
             isinstance(x, torch.Tensor) and x.device == self.device and x.dtype == self.dtype
         ) else x
-        if self.dim == 2 and (x.dim() == 0 or x.shape[-1] != 2):
+        if self.dim >= 2 and (x.dim() == 0 or x.shape[-1] != self.dim):
             raise ValueError(
-                f"{type(self).__name__}.log_prob(x with shape {tuple(x.shape)}): 2D points must have "
-                "a last dimension of size 2"
+                f"{type(self).__name__}.log_prob(x with shape {tuple(x.shape)}): {self.dim}D points must have "
+                f"a last dimension of size {self.dim}"
             )
         return x
 

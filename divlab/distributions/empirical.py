@@ -11,13 +11,16 @@ from __future__ import annotations
 import torch
 
 from .. import device as _device
-from .base import Distribution, check_finite, fmt_value, tolist
+from .base import Distribution, check_finite, check_magnitude, fmt_value, tolist
 
 __all__ = ["Empirical"]
 
 
 class Empirical(Distribution):
-    """Σ_i w_i δ_{x_i}: a weighted point cloud in 1D (points of shape ``(n,)``) or 2D (``(n, 2)``).
+    """Σ_i w_i δ_{x_i}: a weighted point cloud in 1D (points of shape ``(n,)``) or in d dimensions
+    (``(n, d)``, any d ≥ 2; ``(n, 1)`` is 1D). Sample divergences (MMD, energy, Sinkhorn, sliced
+    Wasserstein) and the sample estimators of KL / Rényi (``knn``, ``nn_ratio``, ``kde``, ``dv``,
+    ``nwj``) take any d; pictures and grids are 1D/2D only.
 
     ``weights`` (default uniform) must be finite, >= 0 and not all 0; they are normalized.
     ``sample`` resamples the points with replacement (multinomial on the weights). There is no
@@ -32,29 +35,33 @@ class Empirical(Distribution):
     def __init__(self, points, weights=None, *, device=None, dtype=None, validate: bool = True):
         owner = "Empirical"
         try:
+            if isinstance(points, (bool, str, bytes)):
+                raise TypeError(type(points).__name__)
             x = _device.as_tensor(points, device=device, dtype=dtype)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"{owner}(points={points!r}): points must be an array of numbers") from exc
+        except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+            raise ValueError(f"{owner}(points={points!r:.60}): points must be an array of numbers") from exc
         if x.dim() == 2 and x.shape[1] == 1:
             x = x[:, 0]
-        if x.dim() not in (1, 2) or (x.dim() == 2 and x.shape[1] != 2) or x.shape[0] < 1:
+        if x.dim() not in (1, 2) or (x.dim() == 2 and x.shape[1] < 1) or x.shape[0] < 1:
             raise ValueError(f"{owner}(points with shape {tuple(x.shape)}): points must have shape (n,) "
-                             "in 1D or (n, 2) in 2D, with n >= 1")
-        self.dim = 1 if x.dim() == 1 else 2
+                             "in 1D or (n, d) in d dimensions, with n >= 1")
+        self.dim = 1 if x.dim() == 1 else int(x.shape[1])
         n = x.shape[0]
         if weights is None:
             w = torch.full((n,), 1.0 / n, device=x.device, dtype=x.dtype)
         else:
             try:
+                if isinstance(weights, (bool, str, bytes)):
+                    raise TypeError(type(weights).__name__)
                 w = _device.as_tensor(weights, device=x.device, dtype=x.dtype)
-            except (TypeError, ValueError, RuntimeError) as exc:
-                raise ValueError(f"{owner}(weights={weights!r}): weights must be an array of numbers") from exc
+            except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+                raise ValueError(f"{owner}(weights={weights!r:.60}): weights must be an array of numbers") from exc
             if tuple(w.shape) != (n,):
                 raise ValueError(f"{owner}(weights with shape {tuple(w.shape)}): need one weight per point, "
                                  f"shape ({n},)")
         if validate:
-            check_finite(owner, "points", x.detach())
-            check_finite(owner, "weights", w.detach())
+            check_magnitude(owner, "points", x.detach())
+            check_magnitude(owner, "weights", w.detach(), 1e300)
             if (w.detach() < 0).any():
                 raise ValueError(f"{owner}(weights={fmt_value(w)}): weights must be >= 0")
             if not w.detach().sum() > 0:

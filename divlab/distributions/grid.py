@@ -51,9 +51,11 @@ class GridDensity(Distribution):
 
         def conv(name, v):
             try:
+                if isinstance(v, (bool, str, bytes)):
+                    raise TypeError(type(v).__name__)
                 return _device.as_tensor(v, device=dev, dtype=dt)
-            except (TypeError, ValueError, RuntimeError) as exc:
-                raise ValueError(f"{owner}({name}={v!r}): {name} must be an array of numbers") from exc
+            except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+                raise ValueError(f"{owner}({name}={v!r:.60}): {name} must be an array of numbers") from exc
 
         vals = conv("values", values)
         if two_d:
@@ -65,9 +67,10 @@ class GridDensity(Distribution):
         for name, ax in zip("xy", axes):
             if ax.dim() != 1 or ax.numel() < 2:
                 raise ValueError(f"{owner}({name}={fmt_value(ax)}): {name} must be a 1D array with at least 2 points")
-            check = torch.isfinite(ax).all() and (ax[1:] > ax[:-1]).all()
+            check = torch.isfinite(ax).all() and bool((ax.abs() <= 1e9).all()) and (ax[1:] > ax[:-1]).all()
             if validate and not check:
-                raise ValueError(f"{owner}({name}={fmt_value(ax)}): {name} must be finite and strictly increasing")
+                raise ValueError(f"{owner}({name}={fmt_value(ax)}): {name} must be finite, strictly increasing "
+                                 "and within ±1e9 (the largest value allowed)")
         expected = tuple(a.numel() for a in reversed(axes))
         if tuple(vals.shape) != expected:
             raise ValueError(
@@ -88,6 +91,9 @@ class GridDensity(Distribution):
             mass = (_trapz_weights(axes[1])[:, None] * _trapz_weights(axes[0])[None, :] * vals).sum()
         if validate and not mass > 0:
             raise ValueError(f"{owner}(values={fmt_value(vals)}): the grid has zero mass (all values are 0)")
+        if validate and not torch.isfinite(mass):
+            raise ValueError(f"{owner}(values={fmt_value(vals)}): values are too large (their integral overflows; "
+                             "scale them down: they are normalized anyway)")
         self.values = vals / mass
         self.batch_shape = torch.Size()
         self._set_device(self.values)

@@ -26,7 +26,11 @@ class Mixture(Distribution):
             raise ValueError("Mixture(components=[]): a mixture needs at least one component")
         for i, c in enumerate(comps):
             if not isinstance(c, Distribution):
-                raise ValueError(f"Mixture(components[{i}]={c!r}): components must be divlab distributions")
+                raise ValueError(f"Mixture(components[{i}]={c!r:.60}): components must be divlab distributions")
+            if not getattr(c, "has_density", True):
+                raise ValueError(f"Mixture(components[{i}]={c!r:.60}): {type(c).__name__} has no density, so it "
+                                 "cannot be a mixture component (a mixture is a density; pool point clouds into one "
+                                 "Empirical with weights instead)")
         dims = {c.dim for c in comps}
         if len(dims) != 1:
             raise ValueError(
@@ -46,9 +50,11 @@ class Mixture(Distribution):
         if weights is None:
             weights = [1.0] * len(comps)
         try:
+            if isinstance(weights, (bool, str, bytes)):
+                raise TypeError(type(weights).__name__)
             w = _device.as_tensor(weights, device=ref.device, dtype=ref.dtype)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"Mixture(weights={weights!r}): weights must be numbers") from exc
+        except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+            raise ValueError(f"Mixture(weights={weights!r:.60}): weights must be numbers") from exc
         if w.dim() == 0 or w.shape[-1] != len(comps):
             raise ValueError(
                 f"Mixture(weights={fmt_value(w)}): need one weight per component ({len(comps)} components)"
@@ -60,8 +66,15 @@ class Mixture(Distribution):
                 raise ValueError(f"Mixture(weights={fmt_value(w)}): weights must be >= 0")
             if not (w.sum(-1) > 0).all():
                 raise ValueError(f"Mixture(weights={fmt_value(w)}): weights must not sum to 0")
+            if bool((w.detach().abs() > 1e300).any()):
+                raise ValueError(f"Mixture(weights={fmt_value(w)}): weights must be <= 1e300 (they are normalized; "
+                                 "the largest value allowed)")
         self.weights = w / w.sum(-1, keepdim=True)
-        self.batch_shape = torch.broadcast_shapes(*(c.batch_shape for c in comps), self.weights.shape[:-1])
+        try:
+            self.batch_shape = torch.broadcast_shapes(*(c.batch_shape for c in comps), self.weights.shape[:-1])
+        except RuntimeError:
+            raise ValueError(f"Mixture(components with batch shapes {[tuple(c.batch_shape) for c in comps]}, weights "
+                             f"{tuple(w.shape)}): the batch shapes do not broadcast together") from None
         self._set_device(self.weights)
 
     @property

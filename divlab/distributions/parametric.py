@@ -7,7 +7,8 @@ import math
 import torch
 
 from .. import device as _device
-from .base import LOG_2PI, Distribution, check_finite, check_positive, fmt_value, tolist
+from .base import (LOG_2PI, Distribution, check_finite, check_magnitude, check_positive, check_scale, fmt_value,
+                   tolist)
 
 __all__ = ["Normal", "MultivariateNormal", "StudentT", "Laplace", "Uniform"]
 
@@ -23,12 +24,27 @@ def _params(owner: str, names, values, device, dtype):
     for name, v in zip(names, values):
         if v is None:
             raise ValueError(f"{owner}({name}=None): {name} is required")
+        if isinstance(v, (bool, str, bytes)):
+            raise ValueError(f"{owner}({name}={v!r}): {name} must be a number or an array of numbers")
         try:
             t = _device.as_tensor(v, device=dev, dtype=dt)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"{owner}({name}={v!r}): {name} must be a number or an array of numbers") from exc
+        except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+            shown = repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "..."
+            why = f" (larger than {torch.finfo(dt).max:.4g})" if isinstance(exc, OverflowError) else ""
+            raise ValueError(f"{owner}({name}={shown}): {name} must be a number or an array of numbers{why}") from exc
+        if t.numel() == 0:
+            raise ValueError(f"{owner}({name}={v!r}): {name} must not be empty")
         out.append(t)
     return out
+
+
+def _broadcast(owner: str, names, tensors, event: int = 0) -> torch.Size:
+    """The batch shape of parameters that must broadcast (``event`` trailing dims excluded)."""
+    try:
+        return torch.broadcast_shapes(*(t.shape[:t.dim() - event] for t in tensors))
+    except RuntimeError:
+        shapes = ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, tensors))
+        raise ValueError(f"{owner}({shapes}): the parameters' shapes do not broadcast together") from None
 
 
 class Normal(Distribution):
@@ -44,10 +60,10 @@ class Normal(Distribution):
 
     def __init__(self, loc=0.0, scale=1.0, *, device=None, dtype=None, validate: bool = True):
         self.loc, self.scale = _params("Normal", ("loc", "scale"), (loc, scale), device, dtype)
+        self.batch_shape = _broadcast("Normal", ("loc", "scale"), (self.loc, self.scale))
         if validate:
-            check_finite("Normal", "loc", self.loc)
-            check_positive("Normal", "scale", self.scale)
-        self.batch_shape = torch.broadcast_shapes(self.loc.shape, self.scale.shape)
+            check_magnitude("Normal", "loc", self.loc)
+            check_scale("Normal", "scale", self.scale, self.loc)
         self._set_device(self.loc)
 
     def log_prob(self, x):
@@ -87,7 +103,9 @@ class Normal(Distribution):
 
 
 class MultivariateNormal(Distribution):
-    """2D normal N(mean, cov) with full covariance. Give ``cov`` or ``scale_tril`` (L, cov = L Lᵀ).
+    """d-dimensional normal N(mean, cov), d ≥ 2, with full covariance (2D in the pages; any d for
+    closed forms and sample estimators). Give ``cov`` or ``scale_tril`` (L, cov = L Lᵀ); the
+    default ``cov`` is the identity of the mean's size.
 
     Computations use the Cholesky factor and triangular solves.
     """
@@ -101,21 +119,25 @@ class MultivariateNormal(Distribution):
                  validate: bool = True):
         owner = "MultivariateNormal"
         if cov is None and scale_tril is None:
-            cov = [[1.0, 0.0], [0.0, 1.0]]
+            k = len(mean) if isinstance(mean, (list, tuple)) else (int(mean.shape[-1]) if hasattr(mean, "shape") and len(mean.shape) else 2)
+            cov = [[1.0 if i == j else 0.0 for j in range(k)] for i in range(k)]
         if cov is not None and scale_tril is not None:
             raise ValueError(f"{owner}(cov=..., scale_tril=...): give cov or scale_tril, not both")
         second = cov if cov is not None else scale_tril
         self.mean, second = _params(owner, ("mean", "cov" if cov is not None else "scale_tril"),
                                     (mean, second), device, dtype)
-        if self.mean.dim() == 0 or self.mean.shape[-1] != 2:
-            raise ValueError(f"{owner}(mean={fmt_value(self.mean)}): mean must have 2 entries "
-                             "(divlab's MultivariateNormal is 2D; use Normal in 1D)")
+        if self.mean.dim() == 0 or self.mean.shape[-1] < 2:
+            raise ValueError(f"{owner}(mean={fmt_value(self.mean)}): mean must have at least 2 entries "
+                             "(use Normal in 1D)")
+        k = int(self.mean.shape[-1])
+        self.dim = k
         name = "cov" if cov is not None else "scale_tril"
-        if second.dim() < 2 or second.shape[-2:] != (2, 2):
-            raise ValueError(f"{owner}({name}={fmt_value(second)}): {name} must be a 2x2 matrix")
+        if second.dim() < 2 or second.shape[-2:] != (k, k):
+            raise ValueError(f"{owner}({name}={fmt_value(second)}): {name} must be a {k}x{k} matrix "
+                             f"(the mean has {k} entries)")
         if validate:
-            check_finite(owner, "mean", self.mean)
-            check_finite(owner, name, second)
+            check_magnitude(owner, "mean", self.mean)
+            check_magnitude(owner, name, second, 1e18 if name == "cov" else 1e9)
         if cov is not None:
             if validate:
                 asym = (second - second.transpose(-1, -2)).abs().max()
@@ -137,21 +159,34 @@ class MultivariateNormal(Distribution):
                 raise ValueError(f"{owner}(scale_tril={fmt_value(second)}): the diagonal of scale_tril must be > 0")
             self.scale_tril = L
             self.cov = L @ L.transpose(-1, -2)
-        self.batch_shape = torch.broadcast_shapes(self.mean.shape[:-1], self.scale_tril.shape[:-2])
+        if validate:
+            sd = torch.diagonal(self.scale_tril, dim1=-2, dim2=-1).detach()
+            if bool((sd < 1e-9).any()):
+                raise ValueError(f"{owner}({name}={fmt_value(second)}): the covariance is too close to singular "
+                                 f"(a Cholesky diagonal of {float(sd.min()):.3g}; the smallest allowed is 1e-9)")
+        self.batch_shape = self._mvn_batch(owner, name)
         self._set_device(self.mean)
+
+    def _mvn_batch(self, owner, name):
+        try:
+            return torch.broadcast_shapes(self.mean.shape[:-1], self.scale_tril.shape[:-2])
+        except RuntimeError:
+            raise ValueError(f"{owner}(mean {tuple(self.mean.shape)}, {name} {tuple(self.scale_tril.shape)}): the "
+                             "parameters' batch shapes do not broadcast together") from None
 
     def log_prob(self, x):
         x = self._as_points(x)
         diff = (x - self.mean).unsqueeze(-1)
         L = self.scale_tril
         shape = torch.broadcast_shapes(diff.shape[:-2], L.shape[:-2])
-        z = torch.linalg.solve_triangular(L.expand(shape + (2, 2)), diff.expand(shape + (2, 1)), upper=False)
+        k = self.dim
+        z = torch.linalg.solve_triangular(L.expand(shape + (k, k)), diff.expand(shape + (k, 1)), upper=False)
         maha = (z.squeeze(-1) ** 2).sum(-1)
         half_logdet = torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
-        return -0.5 * maha - half_logdet - LOG_2PI
+        return -0.5 * maha - half_logdet - 0.5 * k * LOG_2PI
 
     def _rsample(self, n):
-        shape = (n,) + tuple(self.batch_shape) + (2,)
+        shape = (n,) + tuple(self.batch_shape) + (self.dim,)
         eps = torch.randn(shape, device=self.device, dtype=self.dtype)
         return self.mean + (self.scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
 
@@ -162,8 +197,8 @@ class MultivariateNormal(Distribution):
     def bounds(self):
         sd = self.variance.detach().sqrt()
         m = self.mean.detach()
-        lo = (m - NORMAL_BOX * sd).reshape(-1, 2).min(0).values
-        hi = (m + NORMAL_BOX * sd).reshape(-1, 2).max(0).values
+        lo = (m - NORMAL_BOX * sd).reshape(-1, self.dim).min(0).values
+        hi = (m + NORMAL_BOX * sd).reshape(-1, self.dim).max(0).values
         return torch.stack([lo, hi], dim=-1)
 
     def min_scale(self):
@@ -191,14 +226,20 @@ class StudentT(Distribution):
     dim = 1
     TAIL = 1e-12
     BOX_CAP = 200.0
+    #: df range: above MAX_DF the t is a Normal to every digit (and lgamma differences cancel)
+    MIN_DF, MAX_DF = 1e-3, 1e6
 
     def __init__(self, df=3.0, loc=0.0, scale=1.0, *, device=None, dtype=None, validate: bool = True):
         self.df, self.loc, self.scale = _params("StudentT", ("df", "loc", "scale"), (df, loc, scale), device, dtype)
+        self.batch_shape = _broadcast("StudentT", ("df", "loc", "scale"), (self.df, self.loc, self.scale))
         if validate:
             check_positive("StudentT", "df", self.df)
-            check_finite("StudentT", "loc", self.loc)
-            check_positive("StudentT", "scale", self.scale)
-        self.batch_shape = torch.broadcast_shapes(self.df.shape, self.loc.shape, self.scale.shape)
+            check_magnitude("StudentT", "df", self.df, self.MAX_DF)
+            if bool((self.df.detach() < self.MIN_DF).any()):
+                raise ValueError(f"StudentT(df={fmt_value(self.df)}): df must be >= {self.MIN_DF:g} (the smallest "
+                                 "value allowed: below it the quadrature box and the sampler overflow)")
+            check_magnitude("StudentT", "loc", self.loc)
+            check_scale("StudentT", "scale", self.scale, self.loc)
         self._set_device(self.loc)
 
     def log_prob(self, x):
@@ -254,10 +295,10 @@ class Laplace(Distribution):
 
     def __init__(self, loc=0.0, scale=1.0, *, device=None, dtype=None, validate: bool = True):
         self.loc, self.scale = _params("Laplace", ("loc", "scale"), (loc, scale), device, dtype)
+        self.batch_shape = _broadcast("Laplace", ("loc", "scale"), (self.loc, self.scale))
         if validate:
-            check_finite("Laplace", "loc", self.loc)
-            check_positive("Laplace", "scale", self.scale)
-        self.batch_shape = torch.broadcast_shapes(self.loc.shape, self.scale.shape)
+            check_magnitude("Laplace", "loc", self.loc)
+            check_scale("Laplace", "scale", self.scale, self.loc)
         self._set_device(self.loc)
 
     def log_prob(self, x):
@@ -306,8 +347,11 @@ class Uniform(Distribution):
     def __init__(self, low=0.0, high=1.0, *, device=None, dtype=None, validate: bool = True):
         self.low, self.high = _params("Uniform", ("low", "high"), (low, high), device, dtype)
         if validate:
-            check_finite("Uniform", "low", self.low)
-            check_finite("Uniform", "high", self.high)
+            check_magnitude("Uniform", "low", self.low)
+            check_magnitude("Uniform", "high", self.high)
+        if self.low.shape != self.high.shape and (self.low.dim() > 1 or self.high.dim() > 1):
+            raise ValueError(f"Uniform(low={fmt_value(self.low)}, high={fmt_value(self.high)}): low and high must "
+                             "have the same shape (numbers in 1D, 2-vectors for a 2D box)")
         if self.low.shape != self.high.shape and self.low.dim() > 0 and self.high.dim() > 0:
             try:
                 torch.broadcast_shapes(self.low.shape, self.high.shape)
@@ -321,6 +365,14 @@ class Uniform(Distribution):
             raise ValueError(
                 f"Uniform(low={fmt_value(self.low)}, high={fmt_value(self.high)}): high must be > low"
             )
+        if validate:
+            width = (self.high - self.low).detach()
+            floor = torch.maximum(torch.full_like(width, 1e-9),
+                                  1e-10 * torch.maximum(self.low.detach().abs(), self.high.detach().abs()))
+            if bool((width < floor).any()):
+                raise ValueError(f"Uniform(low={fmt_value(self.low)}, high={fmt_value(self.high)}): high - low must "
+                                 f"be >= {float(floor.max()):g} here (1e-9, and 1e-10·|bound|: float64 cannot "
+                                 "resolve a narrower interval)")
         shape = torch.broadcast_shapes(self.low.shape, self.high.shape)
         self.batch_shape = shape[:-1] if self.dim == 2 else shape
         self._set_device(self.low)

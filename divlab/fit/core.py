@@ -197,6 +197,9 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
       (default 2049 in 1D, from the scales within [129, 513] in 2D), or the sample size of the
       mc / samples estimators.
     """
+    from ..distributions.base import check_seed
+
+    check_seed("fit", seed)
     if family in ("categorical", "categorical_topk"):  # a softmax student over discrete outcomes
         args = dict(locals())
         from .categorical import FIT_ARGS, fit_categorical
