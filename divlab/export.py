@@ -206,11 +206,12 @@ def _nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
 
 
 def _frame_steps(results, frames: int) -> list[int]:
-    last = max(len(r.losses) for r in results) - 1
-    k = max(2, min(frames, last + 1))
-    if last <= 0:
-        return [0, 0]
-    return [int(round(i * last / (k - 1))) for i in range(k)]
+    """The steps a GIF shows: the same pacing as the app's animation (:func:`divlab.viz.frame_steps`,
+    frames where the parameters move), at least two frames."""
+    from .viz.fit1d import frame_steps
+
+    steps = frame_steps(results, max(2, frames))
+    return steps if len(steps) >= 2 else [steps[0], steps[0]]
 
 
 class _Canvas:
@@ -455,7 +456,7 @@ def to_png(target, results, path, title: str = "") -> Path:
     return _atomic_write(path, lambda fh: img.save(fh, format="PNG"), binary=True)
 
 
-def to_gif(target, results, path, frames: int = 60, title: str = "", duration_ms: int = 80) -> Path:
+def to_gif(target, results, path, frames: int = 60, title: str = "", duration_ms: int = 100) -> Path:
     """The fit as an animated GIF with ``frames`` frames (at least 2), drawn with Pillow; the last
     frame is held longer."""
     results = _results(results)

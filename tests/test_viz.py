@@ -30,16 +30,43 @@ def test_frames_and_traces(target, results):
     fig = fit_animation(target, results, n_frames=20)
     R = len(results)
     assert len(fig.frames) == 20
-    assert len(fig.data) == 1 + 3 * R  # target, models, loss curves, markers
+    assert len(fig.data) == 1 + 4 * R  # target, models, loss curves, markers, the starting models' ghosts
     for fr in fig.frames:
         assert len(fr.data) == 2 * R
         assert list(fr.traces) == [1, 2, 2 * R + 1, 2 * R + 2]
     assert fig.data[0].fill == "tozeroy"
     assert [fig.data[1 + i].name for i in range(R)] == [r.label for r in results]
     assert fig.layout.updatemenus[0].buttons[0].method == "animate"
-    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["▶ Play", "⏸ Pause"]
-    assert [s.label for s in fig.layout.sliders[0].steps] == [f.name for f in fig.frames]
+    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["▶ Play", "▶ ½×", "▶ 2×", "⏸ Pause"]
+    durations = [b.args[1]["frame"]["duration"] for b in fig.layout.updatemenus[0].buttons[:3]]
+    assert durations == [100, 200, 50]  # 20 frames: 2 s; 60 frames (the app's): 6 s at normal speed
+    labels = [s.label for s in fig.layout.sliders[0].steps]
+    names = [f.name for f in fig.frames]
+    for lab, name in zip(labels, names):  # a step of the run, or the polish after its 80 steps
+        assert lab == name if int(name) <= 80 else lab == "80 + polish"
+    ghosts = fig.data[3 * R + 1:]
+    assert all(g.opacity < 0.5 and g.line.dash == "dot" for g in ghosts)
+    assert np.allclose(ghosts[0].y, fig.frames[0].data[0]["y"], rtol=1e-6)  # the start, frozen
     assert fig.layout.yaxis2.type == "log"  # every loss here is positive
+
+
+def test_frames_sit_where_the_parameters_move(target, results):
+    """At least half of the frames fall on the steps where the parameters move (issue 14): the
+    shortest run of steps from the start that holds 90 % of the parameters' movement gets at least
+    half of the frames, where evenly spaced frames gave it only its share of the steps."""
+    steps = frame_steps(results, 30)
+    last = max(len(r.losses) for r in results) - 1
+    move = np.zeros(last)
+    for r in results:
+        for arr in r.trajectory.values():
+            a = np.asarray(arr, dtype=float)
+            a = np.concatenate([a, np.full(last + 1 - a.size, a[-1])])
+            move += np.abs(np.diff(a)) / (a.max() - a.min())
+    window = int(np.searchsorted(np.cumsum(move), 0.9 * move.sum())) + 1  # steps 1..window
+    inside = [s for s in steps if 0 < s <= window]
+    assert len(inside) >= len(steps) // 2, (window, last, steps)
+    evenly = [int(round(i * last / 29)) for i in range(30)]
+    assert len([s for s in evenly if 0 < s <= window]) < len(inside)
 
 
 def test_frame_model_curve_is_the_trajectory_normal(target, results):

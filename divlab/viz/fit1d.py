@@ -70,9 +70,13 @@ def x_grid(target: Distribution, results: Sequence[FitResult] = (), n: int = N_X
     return np.linspace(lo, hi, n)
 
 
-def frame_steps(results: Sequence[FitResult], n_frames: int = 60) -> list[int]:
-    """Trajectory indices shown by the animation: ``n_frames`` evenly spaced steps from 0 to the
-    longest trajectory's last index (fewer if the trajectories are shorter than that)."""
+def frame_steps(results: Sequence[FitResult], n_frames: int = 60, *, uniform: float = 0.2) -> list[int]:
+    """Trajectory indices shown by the animation, spaced *where the motion is*: ``n_frames`` steps
+    at even intervals of a pace coordinate that mixes the parameters' arc length (each parameter
+    scaled by its range over all the fits, so loc and scale count alike) with ``uniform`` of plain
+    step count. A fit moves most in its first few dozen steps; evenly spaced frames showed all of
+    that in the first three frames (0.2 s) and then a still picture. Always starts at 0 and ends
+    at the longest trajectory's last index; fewer frames if the trajectories are shorter."""
     if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
         raise ValueError(f"fit_animation(n_frames={n_frames!r}): n_frames must be a positive integer")
     last = max(len(r.losses) for r in results) - 1
@@ -81,7 +85,40 @@ def frame_steps(results: Sequence[FitResult], n_frames: int = 60) -> list[int]:
     k = min(n_frames, last + 1)
     if k == 1:
         return [last]
-    return sorted({int(round(i * last / (k - 1))) for i in range(k)})
+    move = np.zeros(last)
+    for r in results:
+        for arr in r.trajectory.values():
+            a = np.asarray(arr, dtype=float)
+            if a.ndim != 1 or a.size < 2:
+                continue
+            a = np.concatenate([a, np.full(last + 1 - a.size, a[-1])]) if a.size < last + 1 else a[: last + 1]
+            ok = np.isfinite(a)
+            if not ok.all():
+                a = np.where(ok, a, np.nan)
+            rng = np.nanmax(a) - np.nanmin(a) if ok.any() else 0.0
+            if not (rng > 0):
+                continue
+            d = np.abs(np.diff(a)) / rng
+            move += np.nan_to_num(d, nan=0.0)
+    arc = np.concatenate([[0.0], np.cumsum(move)])
+    pace = np.arange(last + 1) / last * uniform
+    if arc[-1] > 0:
+        pace = pace + (1 - uniform) * arc / arc[-1]
+    else:
+        pace = np.arange(last + 1) / last
+    pace = pace / pace[-1]
+    targets = np.linspace(0.0, 1.0, k)
+    idx = np.searchsorted(pace, targets, side="left").clip(0, last)
+    out = sorted(set(int(i) for i in idx) | {0, last})
+    if len(out) < k:  # fill with evenly spaced steps where the pace bunched frames together
+        extra = [int(round(i * last / (k - 1))) for i in range(k)]
+        for e in extra:
+            if len(out) >= k:
+                break
+            if e not in out:
+                out.append(e)
+        out = sorted(out)
+    return out
 
 
 def _finite_or_none(values) -> list:
@@ -225,6 +262,11 @@ def _fit_animation_parts(target: Distribution, results, n_frames: int, x):
                       row=1, col=2)
     for tr in markers(steps[0]):
         fig.add_trace(tr, row=1, col=2)
+    # a faint ghost of where each model started, so the eye sees how far it went (not animated)
+    for r, style in zip(results, styles):
+        fig.add_trace(go.Scatter(x=x, y=frame_values(_density(r.model(0), x)), mode="lines", showlegend=False,
+                                 legendgroup=r.label, hoverinfo="skip", opacity=0.35,
+                                 line={"color": style["color"], "width": 1.5, "dash": "dot"}), row=1, col=1)
 
     frame_traces = list(range(1, R + 1)) + list(range(2 * R + 1, 3 * R + 1))
     frames = [(str(s), model_traces(s, frame=True) + markers(s, frame=True), frame_traces) for s in steps]
@@ -244,6 +286,19 @@ def _fit_animation_parts(target: Distribution, results, n_frames: int, x):
 
     # legend above the panel titles, Play/Pause and the slider below the x-axis titles (viz.layout)
     layout = dict(template="plotly_white",
-                  **animation_layout([str(s) for s in steps], plot_height=320,
+                  **animation_layout([str(s) for s in steps], plot_height=320, labels=step_labels(results, steps),
+                                     frame_ms=FRAME_MS, speeds=SPEEDS,
                                      legend_names=["target p"] + [r.label for r in results]))
     return fig, frames, layout
+
+
+#: Fit 1D's pace: 60 frames at 100 ms play in 6 s; the extra buttons play them at ½× and 2×
+FRAME_MS = 100
+SPEEDS = (("▶ ½×", 0.5), ("▶ 2×", 2.0))
+
+
+def step_labels(results: Sequence[FitResult], steps: Sequence[int]) -> list[str]:
+    """Slider labels: the optimizer's step, and for the final polishing steps (a few Newton/LBFGS
+    steps after the run) '300 + polish' rather than a step number beyond the run's length."""
+    nominal = max(len(r.losses) - 1 - int(r.info.get("polish_steps", 0) or 0) for r in results)
+    return [str(s) if s <= nominal else f"{nominal} + polish" for s in steps]

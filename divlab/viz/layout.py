@@ -64,13 +64,14 @@ def legend_rows(names: Sequence[str], width_px: int = LEGEND_WIDTH_PX) -> int:
 def animation_layout(frames: Sequence[str], *, plot_height: int, labels: Sequence[str] | None = None,
                      prefix: str = "step ", frame_ms: int = 60, pause: bool = True,
                      legend_names: Sequence[str] = (), axis_title: bool = True, left: int = 50,
-                     right: int = 20) -> dict:
+                     right: int = 20, speeds: Sequence[tuple] = ()) -> dict:
     """``fig.update_layout`` arguments for an animated figure whose plot area (all subplots with
     their spacing) is ``plot_height`` pixels: the figure height and margins, a horizontal legend
     above the subplot titles, Play (and Pause) below the x axis, then the slider over ``frames``
     (frame names; slider ``labels``, default the names, with ``prefix`` before the current value).
     ``legend_names``: the entries shown, to reserve enough legend rows; ``axis_title``: whether
-    the bottom subplots have an x-axis title (else only tick labels are below the plot)."""
+    the bottom subplots have an x-axis title (else only tick labels are below the plot).
+    ``speeds``: extra play buttons as (label, speed factor), e.g. (("½×", 0.5), ("2×", 2.0))."""
     frames = [str(f) for f in frames]
     labels = frames if labels is None else [str(s) for s in labels]
     if len(labels) != len(frames):
@@ -87,6 +88,9 @@ def animation_layout(frames: Sequence[str], *, plot_height: int, labels: Sequenc
     play = {"frame": {"duration": int(frame_ms), "redraw": True}, "transition": {"duration": 0}, "fromcurrent": True,
             "mode": "immediate"}
     buttons = [{"label": "▶ Play", "method": "animate", "args": [None, play]}]
+    for label, factor in speeds:  # the same animation slower or faster
+        fast = {**play, "frame": {"duration": int(round(frame_ms / factor)), "redraw": True}}
+        buttons.append({"label": label, "method": "animate", "args": [None, fast]})
     if pause:
         buttons.append({"label": "⏸ Pause", "method": "animate",
                         "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
