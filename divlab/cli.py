@@ -265,18 +265,25 @@ def _cmd_compare(args, out, err) -> int:
     if p.dim != q.dim:
         raise ValueError(f"compare: {args.p} is {p.dim}D and {args.q} is {q.dim}D; they must have the same dimension")
     dens = all(getattr(d, "has_density", True) for d in (p, q))
+    # two Categoricals: every divergence with an exact sum over outcomes (closed forms), nothing sampled
+    discrete = all(getattr(d, "is_discrete", False) for d in (p, q))
     rows, notes = [], []
     for spec in catalogue():
         if spec.key == "f_divergence" or (only is not None and spec.key not in only):
             continue
-        if "densities" in spec.needs and not dens:
+        if "densities" in spec.needs and not (dens or discrete):
             continue
         opts, n = {}, args.samples
         if spec.key == "sinkhorn":  # O(n²) per iteration: a smaller budget keeps `compare` interactive
             opts, n = {"max_iter": 200, "tol": 1e-6}, min(args.samples, 256)
         t0 = time.monotonic()
         try:
-            if spec.from_logs is not None and dens:
+            if discrete:
+                if find_closed_form(spec.key, p, q) is None:
+                    notes.append(f"  {spec.key}: does not apply between Categoricals (it needs scores, d/dx log p)")
+                    continue
+                e = estimate(p, q, spec.key, "closed_form")
+            elif spec.from_logs is not None and dens:
                 e = estimate(p, q, spec.key, "quadrature")
             elif spec.estimator_fns:
                 e = estimate(p, q, spec.key, "auto", n=n, seed=args.seed, options=opts)
@@ -292,8 +299,13 @@ def _cmd_compare(args, out, err) -> int:
         v = float(e)
         rows.append([spec.key, spec.label(**e.params) if e.params else spec.name, e.estimator,
                      value_text(e, with_reason=False), error_text(e), spec.unit, closed])
-        if e.reason:
-            notes.append(f"  {spec.key}: {'∞ because ' if math.isinf(v) else ''}{_one_line(e.reason)}")
+        reason = e.reason
+        if discrete and reason:  # name the outcome responsible
+            from .divergences.discrete import discrete_reason
+
+            reason = discrete_reason(spec.key, p, q, e.params, e.value) or reason
+        if reason:
+            notes.append(f"  {spec.key}: {'∞ because ' if math.isinf(v) else ''}{_one_line(reason)}")
         elif caveat(e):
             notes.append(f"  {spec.key}: unreliable: {_one_line(caveat(e))}")
         if not args.quiet and time.monotonic() - t0 > 1.0:

@@ -211,3 +211,33 @@ def test_large_K_is_exact_and_fast():
     a, b = rng.dirichlet(np.ones(100_000)), rng.dirichlet(np.ones(100_000))
     v = dl.divergence(dl.Categorical(probs=a), dl.Categorical(probs=b), "kl")
     assert float(v) == pytest.approx(sps.rel_entr(a, b).sum(), rel=1e-10)
+
+
+def test_sinkhorn_and_sliced_between_categoricals():
+    p, q = dl.Categorical(probs=[0.5, 0.3, 0.2, 0.0]), dl.Categorical(probs=[0.1, 0.0, 0.4, 0.5])
+    # a measure on a line is its own projection: sliced W_p = W_p
+    for order in (1, 2):
+        assert float(dl.divergence(p, q, "sliced_wasserstein", order=order)) == pytest.approx(
+            float(dl.divergence(p, q, "wasserstein", order=order)), rel=1e-14)
+    # the Sinkhorn divergence of the measures equals that of the same weighted point clouds
+    x = torch.arange(4, dtype=torch.float64)
+    clouds = dl.divergence(dl.Empirical(x[:3], p.probs[:3]), dl.Empirical(x[[0, 2, 3]], q.probs[[0, 2, 3]]),
+                           "sinkhorn", estimator="samples", n=3)
+    exact = dl.estimate(p, q, "sinkhorn", epsilon=0.1)
+    assert exact.estimator == "closed_form"
+    assert float(exact.value) == pytest.approx(float(clouds), rel=1e-6)
+    assert float(dl.divergence(p, p, "sinkhorn")) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_cli_compare_two_categoricals(tmp_path, capsys):
+    from divlab.cli import main
+
+    a, b = tmp_path / "p.json", tmp_path / "q.json"
+    a.write_text('{"type": "categorical", "probs": [0.5, 0.3, 0.2], "labels": ["a", "b", "c"]}')
+    b.write_text('{"type": "categorical", "probs": [0.2, 0.0, 0.8], "labels": ["a", "b", "c"]}')
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    row = next(ln for ln in out.splitlines() if ln.startswith("reverse_kl"))
+    assert f"{sps.rel_entr([0.2, 0.0, 0.8], [0.5, 0.3, 0.2]).sum():.6g}" in row and "closed_form" in row
+    assert "kl: ∞ because KL(p‖q), forward is infinite: the model q gives outcome 'b' (index 1) probability 0" in out
+    assert "ksd: does not apply between Categoricals" in out

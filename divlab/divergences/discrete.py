@@ -16,7 +16,11 @@ labels, else the indices; :meth:`Categorical.positions`):
 - ``mmd`` MMD² = (p − q)ᵀ K (p − q) with the kernel on positions (K ≤ 20 000 outcomes; the
   "unbiased" statistic of samples has no meaning for exact distributions, so both statistics
   give this one value);
-- ``energy`` = MMD² with the kernel −|x − y| (= 2 Σ (F_p − F_q)² Δx in 1D, no K limit).
+- ``energy`` = MMD² with the kernel −|x − y| (= 2 Σ (F_p − F_q)² Δx in 1D, no K limit);
+- ``sliced_wasserstein`` = W_p (a measure on a line is its own projection);
+- ``sinkhorn`` S_ε between the two discrete measures, solved (no sampling; K ≤ 5 000).
+
+The score-based divergences (KSD, Fisher) do not apply: outcomes have no d/dx log p.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from .closed_form import register_closed_form
 from .registry import catalogue, get
 
 __all__ = ["discrete_reason", "categorical_sum", "wasserstein_categorical", "mmd2_categorical",
-           "energy_categorical", "MMD_MAX_OUTCOMES", "DENSITY_KEYS"]
+           "energy_categorical", "sinkhorn_categorical", "sliced_categorical", "MMD_MAX_OUTCOMES", "DENSITY_KEYS"]
 
 #: largest K for the exact MMD² (a K × K kernel sum)
 MMD_MAX_OUTCOMES = 20_000
@@ -189,6 +193,35 @@ def energy_categorical(p: Categorical, q: Categorical, statistic: str = "unbiase
     return 2.0 * (d * d * (x[1:] - x[:-1])).sum()
 
 
+#: largest K for the Sinkhorn divergence between Categoricals (a K × K cost matrix)
+SINKHORN_MAX_OUTCOMES = 5_000
+
+
+def sinkhorn_categorical(p: Categorical, q: Categorical, epsilon: float = 0.1, debias: bool = True) -> torch.Tensor:
+    """The Sinkhorn divergence S_ε between the two discrete measures themselves (positions and
+    probabilities; cost |x − y|²), solved to tolerance 1e-9: no sampling. Outcomes without mass
+    are left out of each measure (K ≤ 5 000)."""
+    from .transport import sinkhorn_divergence
+
+    _check_pair(p, q, "sinkhorn")
+    if p.K > SINKHORN_MAX_OUTCOMES:
+        raise ValueError(f"divergence('sinkhorn') between Categoricals: K = {p.K} is more than {SINKHORN_MAX_OUTCOMES} "
+                         "outcomes (a K × K cost); use 'wasserstein' or 'energy', exact for any K")
+    x = p.positions().reshape(-1, 1)
+    a, b = p.probs, q.probs.to(device=p.device, dtype=p.dtype)
+    ma, mb = a > 0, b > 0
+    value, _ = sinkhorn_divergence(x[ma], a[ma], x[mb], b[mb], float(epsilon), debias=bool(debias))
+    return value
+
+
+def sliced_categorical(p: Categorical, q: Categorical, order: int = 2, n_projections: int = 100) -> torch.Tensor:
+    """Sliced W_p of two measures on a line: every projection of a 1D measure is the measure itself
+    (up to sign), so it is W_p exactly (``n_projections`` does not matter)."""
+    return wasserstein_categorical(p, q, order)
+
+
 register_closed_form("wasserstein", Categorical, Categorical)(wasserstein_categorical)
+register_closed_form("sinkhorn", Categorical, Categorical)(sinkhorn_categorical)
+register_closed_form("sliced_wasserstein", Categorical, Categorical)(sliced_categorical)
 register_closed_form("mmd", Categorical, Categorical)(mmd2_categorical)
 register_closed_form("energy", Categorical, Categorical)(energy_categorical)
