@@ -134,7 +134,7 @@ BAD = [
     (lambda: dl.Normal(0.0, float("inf")), r"Normal\(scale=inf\): scale must be finite"),
     (lambda: dl.MultivariateNormal([0, 0], [[1.0, 2.0], [2.0, 1.0]]), r"MultivariateNormal\(cov=.*positive definite"),
     (lambda: dl.MultivariateNormal([0, 0], [[1.0, 0.5], [0.0, 1.0]]), r"cov must be symmetric"),
-    (lambda: dl.MultivariateNormal([0, 0, 0]), r"mean must have 2 entries"),
+    (lambda: dl.MultivariateNormal([0, 0, 0], [[1, 0], [0, 1]]), r"cov must be a 3x3 matrix"),
     (lambda: dl.StudentT(-1.0), r"StudentT\(df=-1.0\): df must be > 0"),
     (lambda: dl.Laplace(0.0, -2.0), r"Laplace\(scale=-2.0\): scale must be > 0"),
     (lambda: dl.Uniform(1.0, 0.0), r"Uniform\(low=1.0, high=0.0\): high must be > low"),

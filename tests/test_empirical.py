@@ -28,7 +28,7 @@ def test_points_keep_their_graph():
 
 
 @pytest.mark.parametrize("points,weights,match", [
-    (torch.zeros(3, 3), None, r"Empirical\(points with shape \(3, 3\)\)"),
+    (torch.zeros(3, 3, 3), None, r"Empirical\(points with shape \(3, 3, 3\)\)"),  # (n, d) any d is valid
     ([], None, r"Empirical\(points with shape \(0,\)\)"),
     ([0.0, float("nan")], None, r"Empirical\(points=.*\): points must be finite"),
     ([0.0, 1.0], [1.0, -1.0], r"Empirical\(weights=.*\): weights must be >= 0"),

@@ -17,6 +17,9 @@ from . import discrete  # noqa: E402,F401  (exact sums between Categoricals)
 from .discrete import discrete_reason  # noqa: E402
 
 _register_mc()  # "mc" estimators for kl, reverse_kl, alpha
+from ..estimators.samples import register as _register_samples  # noqa: E402
+
+_register_samples()  # "knn", "nn_ratio", "kde" (kl, renyi), "dv", "nwj" (kl): estimators from samples alone
 
 __all__ = [
     "divergence", "estimate", "gradient_weight", "catalogue", "get", "keys", "register", "DivergenceSpec",

@@ -206,7 +206,9 @@ def _run(spec, p, q, params, estimator, owner, *, grid, n, seed, options, verdic
         if spec.from_logs is not None and isinstance(p, Distribution) and isinstance(q, Distribution) and _has_density(p, q):
             estimator = "quadrature"
         elif spec.estimator_fns:
-            estimator = next(iter(spec.estimator_fns))
+            # point clouds (no density) go to the nearest-neighbour estimator where there is one
+            cloud = not (isinstance(p, Distribution) and isinstance(q, Distribution) and _has_density(p, q))
+            estimator = "knn" if cloud and "knn" in spec.estimator_fns else next(iter(spec.estimator_fns))
         else:
             raise ValueError(f"{owner}: cannot estimate between {type(p).__name__} and {type(q).__name__} "
                              f"(estimators: {', '.join(spec.estimators)})")
