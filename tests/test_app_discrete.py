@@ -161,3 +161,15 @@ def test_app_layer_views_agree_with_the_library():
     assert row["n"] == 4
     assert row["KL exact [nats]"] == pytest.approx(al.policy_stats(dl.best_of_n(t, r, 4), t, r, k=())["kl"], rel=1e-12)
     assert av["tilt_stats"]["reward"] == pytest.approx(float(dl.tilt(t, r, 0.5).probs.numpy() @ np.array(r)), rel=1e-12)
+
+
+def test_home_opens_a_discrete_lesson_on_the_discrete_page():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    at.button(key="home_open_best_of_n_formula_discrete_btn").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state[sup.SCENARIO_KEY] == dl.load_preset("best_of_n_formula")["scenario"]
+    assert any(t.value == "Discrete" for t in at.title)
+    assert any("Best-of-n is not as far as its formula says" in i.value for i in at.info)
