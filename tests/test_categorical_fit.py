@@ -92,6 +92,7 @@ def test_model_and_trajectory_frames():
     pytest.param({"family": "categorical", "estimator": "quadrature"}, "estimator must be 'auto' or 'exact'", id="est"),
     pytest.param({"family": "normal", "support": 3}, "support and topk apply to the categorical families", id="normal"),
     pytest.param({"family": "categorical", "divergence": "sinkhorn"}, "no exact sum between Categoricals", id="sinkhorn"),
+    pytest.param({"family": "normal"}, "is fitted by family='categorical' or 'categorical_topk'", id="normal-family"),
 ])
 def test_errors(kw, msg):
     kw = {"divergence": "kl", **kw}

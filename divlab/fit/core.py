@@ -207,6 +207,9 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
         return fit_categorical(**{k: v for k, v in args.items() if k in FIT_ARGS})
     if support is not None or topk is not None:
         raise ValueError(f"fit(family={family!r}): support and topk apply to the categorical families")
+    if getattr(target, "is_discrete", False):
+        raise ValueError(f"fit(family={family!r}): a Categorical target (discrete outcomes) is fitted by "
+                         "family='categorical' or 'categorical_topk'")
     if family == "particles":  # particle flows (divlab.fit.particles); every argument passed on
         args = dict(locals())
         from .particles import fit_particles
