@@ -50,8 +50,15 @@ def _seed_from(sc) -> None:
     ss["disc_steps"] = int(sc.optimizer.steps)
     ss["disc_reward"] = ", ".join(f"{x:g}" for x in disc.default_reward(t))
     ss["disc_base"] = sc
+    ss["_disc_seeded"] = _widgets()
     ss.setdefault("disc_beta", 1.0)
     ss.setdefault("disc_draws", 10000)
+
+
+def _widgets() -> tuple:
+    """The page's inputs that define its scenario (to tell a user's edit from the seeding)."""
+    return tuple(repr(ss.get(k)) for k in ("disc_weights", "disc_labels", "disc_family", "disc_topk", "disc_divs",
+                                            "disc_steps"))
 
 
 def _apply_preset():
@@ -109,7 +116,9 @@ try:
 except disc.InputError as exc:
     left.error(str(exc))
 if new_sc is not None:
-    if new_sc != sc:
+    # the page's scenario becomes the session's once it is discrete or the user edited something here;
+    # merely visiting with another (1D, 2D) scenario leaves that one as it is
+    if new_sc != sc and (disc.is_discrete(sc) or _widgets() != ss.get("_disc_seeded")):
         sup.update_scenario(ss, new_sc)
     view = cached_fit(new_sc.to_json())
     right.plotly_chart(view["figure"], width="stretch", key="disc_students_chart")

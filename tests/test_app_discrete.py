@@ -173,3 +173,13 @@ def test_home_opens_a_discrete_lesson_on_the_discrete_page():
     assert at.session_state[sup.SCENARIO_KEY] == dl.load_preset("best_of_n_formula")["scenario"]
     assert any(t.value == "Discrete" for t in at.title)
     assert any("Best-of-n is not as far as its formula says" in i.value for i in at.info)
+
+
+def test_visiting_with_a_density_scenario_keeps_it_until_an_edit():
+    sc = dl.load_preset("two_equal_modes")["scenario"]
+    at = page(sc)
+    assert at.session_state[sup.SCENARIO_KEY] == sc  # the page shows a discrete lesson, the 1D scenario stays
+    at.slider(key="disc_steps").set_value(100).run()
+    assert not at.exception
+    now = at.session_state[sup.SCENARIO_KEY]
+    assert now.model.family == "categorical_topk" and now.optimizer.steps == 100
