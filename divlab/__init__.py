@@ -42,6 +42,7 @@ from .fit.flow import FlowResult, flow
 from .fit.metrics import mode_metrics, mode_metrics_along
 from .fit.continuation import continuation, phase_diagram
 from .scenario import Scenario, load_preset, presets
+from .noise_path import de_bruijn, noise_path, ou_push
 from .alignment import best_of_n, frontier, kl_estimators, policy_stats, regularized_optimum, tilt
 
 __version__ = "0.1.0"
@@ -58,3 +59,4 @@ __all__ += ["mode_metrics", "mode_metrics_along"]
 __all__ += ["continuation", "phase_diagram"]
 __all__ += ["Categorical"]
 __all__ += ["tilt", "regularized_optimum", "best_of_n", "policy_stats", "frontier", "kl_estimators"]
+__all__ += ["noise_path", "de_bruijn", "ou_push"]
