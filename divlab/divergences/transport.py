@@ -749,7 +749,7 @@ register(DivergenceSpec(
     unit="squared units of x",
     latex=r"S_\varepsilon=\mathrm{OT}_\varepsilon(p,q)-\tfrac12\mathrm{OT}_\varepsilon(p,p)-\tfrac12\mathrm{OT}_\varepsilon(q,q)",
     family="transport", behaviour="balanced", symmetric=True,
-    params=(Param("epsilon", 0.1, 0.0, math.inf, low_open=True, label="ε",
+    params=(Param("epsilon", 0.1, 1e-10, math.inf, label="ε",
                   description="entropic blur, in units of squared distance (absolute, not relative): ε → 0 gives "
                               "W₂², large ε gives a kernel (MMD-like) discrepancy"),
             Param("debias", True, choices=(True, False), label="debias",
