@@ -290,7 +290,8 @@ def frontier(ref, reward, betas=None, ns=(1, 2, 4, 8, 16, 32, 64, 128)) -> Front
     b_kl, b_f, b_r, t_at = [], [], [], []
     for n in ns:
         pb = _bon_np(p, r, _positive("frontier", "n", n, integer=True))
-        kl = max(_kl(pb, p), 0.0)  # n = 1 is π_ref itself: 0 up to rounding
+        kl = _kl(pb, p)
+        kl = 0.0 if kl < 1e-14 else kl  # n = 1 is π_ref itself: 0 up to rounding
         b_kl.append(kl)
         b_f.append(bon_kl_formula(n))
         b_r.append(float(pb @ r))

@@ -30,6 +30,11 @@ DISCRETE_LESSONS = {"distilling_long_tailed_teacher": "distill", "best_of_n_form
                     "which_kl_estimator_descends": "estimators"}
 
 
+#: the regularizers of the alignment table, in words (p = π_ref the reference, q = π the policy)
+REGULARIZER_LABELS = {"reverse_kl": "KL(π‖π_ref), reverse (its optimum is the tilt)",
+                      "kl": "KL(π_ref‖π), forward", "js": "JS(π_ref, π)", "alpha": "Amari α-divergence, α = 0.5"}
+
+
 class InputError(ValueError):
     """A user's input the page cannot use; the message names the field and what is allowed."""
 
@@ -212,7 +217,7 @@ def alignment_view(target_json: str, reward: tuple, beta: float, ns: tuple = DEF
     for key in ("reverse_kl", "kl", "js", "alpha"):
         pi = al.regularized_optimum(ref, r, beta, key, alpha=0.5)
         s = al.policy_stats(pi, ref, r, k=())
-        opt[key] = {"probs": pi.probs.numpy(), "kl": s["kl"], "reward": s["reward"]}
+        opt[key] = {"probs": pi.probs.numpy(), "kl": s["kl"], "reward": s["reward"], "label": REGULARIZER_LABELS[key]}
     return {"frontier": fr, "figure": frontier_figure(fr), "rows": rows, "tilt": tq, "tilt_stats": st, "optima": opt}
 
 
