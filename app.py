@@ -38,6 +38,10 @@ if _resolved.error:
 if _resolved.loaded or sup.SCENARIO_KEY not in ss:
     sup.set_scenario(ss, _resolved.scenario, "url" if st.query_params.get(sup.URL_PARAM) and not _resolved.error
                      else "default")
+    # a shared lesson link (?s=...&lesson=<id>) opens the lesson view, not only its scenario
+    _card = sup.lesson_from_url(st.query_params.get(sup.LESSON_PARAM), ss[sup.SCENARIO_KEY])
+    if _card is not None:
+        ss["lesson"] = _card
 
 _PAGES = [
     ("home", "🏠"), ("fit_1d", "📈"), ("fit_2d", "🗺️"), ("race", "🏁"), ("families", "🎚️"),
@@ -92,10 +96,17 @@ param = sc.to_url_param()
 if st.query_params.get(sup.URL_PARAM) != param:
     st.query_params[sup.URL_PARAM] = param
 ss["scenario_param"] = param
+_lesson = sup.lesson_for(ss, sc)
+_lesson_id = _lesson["id"] if _lesson else None
+if st.query_params.get(sup.LESSON_PARAM) != _lesson_id:
+    if _lesson_id:
+        st.query_params[sup.LESSON_PARAM] = _lesson_id
+    elif sup.LESSON_PARAM in st.query_params:
+        del st.query_params[sup.LESSON_PARAM]
 with share_box:
     st.download_button("Export scenario (JSON)", sup.export_json(sc), file_name=sup.export_name(sc),
                        mime="application/json", key="sidebar_export_btn", on_click="ignore")
     base = (st.context.url or "").split("?")[0]
     st.caption("Share link (the URL holds the scenario; opening it restores this exact state):")
-    st.code(base + sup.share_query(sc), language=None, wrap_lines=True)
+    st.code(base + sup.share_query(sc, _lesson_id), language=None, wrap_lines=True)
     st.caption(f"{len(sc.divergences)} divergence(s) · {sc.model.family} model · seed {sc.seed}")

@@ -332,9 +332,29 @@ def export_json(sc: Scenario) -> str:
     return sc.to_json()
 
 
-def share_query(sc: Scenario) -> str:
-    """The query string of a share link: ``?s=<urlsafe base64 of the compressed JSON>``."""
-    return f"?{URL_PARAM}={sc.to_url_param()}"
+def share_query(sc: Scenario, lesson: str | None = None) -> str:
+    """The query string of a share link: ``?s=<urlsafe base64 of the compressed JSON>``, and
+    ``&lesson=<id>`` while a lesson is open, so the link opens the lesson view (its text and the
+    chart first) and not only its scenario."""
+    q = f"?{URL_PARAM}={sc.to_url_param()}"
+    return q + (f"&{LESSON_PARAM}={lesson}" if lesson else "")
+
+
+#: the query parameter naming the open lesson
+LESSON_PARAM = "lesson"
+
+
+def lesson_from_url(lesson_id, sc: Scenario) -> dict | None:
+    """The lesson card a link names (``?lesson=<id>``), when it is a known lesson whose target is
+    the link's scenario's target (a link edited to another target is no longer that lesson)."""
+    if isinstance(lesson_id, (list, tuple)):
+        lesson_id = lesson_id[-1] if lesson_id else None
+    if not isinstance(lesson_id, str) or not lesson_id or len(lesson_id) > 100:
+        return None
+    for card in lesson_cards():
+        if card["id"] == lesson_id and card["scenario"].target == sc.target:
+            return card
+    return None
 
 
 def scenario_dict(sc: Scenario) -> dict:

@@ -66,8 +66,12 @@ st.caption("Target p: a mixture you edit, or a curve you draw. Model q: fitted b
            "chosen divergence from the same starting point. Values in each divergence's unit (nats for the "
            "log-based ones; H², TV, χ² and α have none).")
 lesson = sup.lesson_for(ss, sc)
-if lesson:
-    st.info(f"**Lesson: {lesson['title']}.** {lesson['look_for']}")
+chart_top = None
+if lesson:  # the lesson view: its text, then the chart above the fold; the controls follow below
+    st.info(f"**Lesson: {lesson['title']}.** {lesson['look_for']}  \n"
+            "▶ Press **Play** under the chart (▶ ½× plays it slowly); the dotted curves are where each model "
+            "started. The controls to change the lesson are below the chart.")
+    chart_top = st.container()
 
 # -- target p ---------------------------------------------------------------------------------------
 st.subheader("Target p")
@@ -218,7 +222,8 @@ else:
         st.warning(last["stopped"])
     if last.get("note"):
         st.caption(last["note"])
-    st.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="fit1d_anim")
+    (chart_top if chart_top is not None else st).plotly_chart(viz.for_display(last["figure"]), width="stretch",
+                                                              key="fit1d_anim")
     st.subheader("Final fits")
     st.dataframe(pd.DataFrame(last["table"]), hide_index=True, width="stretch")
     if last.get("modes"):

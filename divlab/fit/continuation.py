@@ -96,8 +96,12 @@ class Continuation:
         return next(b for b in self.branches if b.id == bid)
 
     def best(self, k: int) -> dict:
-        """The global optimum at ``values[k]``: params, value and branch id."""
-        b = self.branch(self.global_branch[k])
+        """The global optimum at ``values[k]``: params, value and branch id (no branch alive there,
+        e.g. every fit ended where the divergence is +∞: empty params, value +∞, branch None)."""
+        bid = self.global_branch[k] if k < len(self.global_branch) else None
+        if bid is None or not any(b.id == bid for b in self.branches):
+            return {"params": {}, "value": math.inf, "branch": None}
+        b = self.branch(bid)
         p, v = b.at(k)
         return {"params": dict(p), "value": v, "branch": b.id}
 
@@ -352,8 +356,8 @@ def phase_diagram(divergences, separations, make_target=None, *, family: str = "
             best = run.best(j)
             loc, scale = best["params"].get("loc", np.nan), best["params"].get("scale", np.nan)
             arr["loc"][i, j], arr["scale"][i, j], arr["value"][i, j] = loc, scale, best["value"]
-            covers[i, j] = abs(loc - means[j]) <= centre_tol * scale
-            if metrics:
+            covers[i, j] = bool(abs(loc - means[j]) <= centre_tol * scale)
+            if metrics and best["branch"] is not None:
                 mm = mode_metrics(make_target(float(seps[j])), Normal(float(loc), float(scale)))
                 ints["modes"][i, j], ints["modes_covered"][i, j] = mm["modes"], mm["modes_covered"]
                 arr["coverage"][i, j], arr["precision"][i, j] = mm["coverage"], mm["precision"]

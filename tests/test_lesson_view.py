@@ -1,0 +1,65 @@
+"""The lesson view (issue 14): a lesson link opens the lesson, and Fit 1D shows its text and the
+chart before the controls."""
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+import divlab as dl  # noqa: E402
+from divlab import app_support as sup  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _card(lesson_id):
+    return next(c for c in sup.lesson_cards() if c["id"] == lesson_id)
+
+
+def test_a_lesson_link_carries_the_lesson_and_opens_it():
+    card = _card("two_equal_modes")
+    sc = card["scenario"]
+    q = sup.share_query(sc, card["id"])
+    assert q.endswith("&lesson=two_equal_modes") and q.startswith(f"?{sup.URL_PARAM}=")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params[sup.URL_PARAM] = sc.to_url_param()
+    at.query_params[sup.LESSON_PARAM] = "two_equal_modes"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["lesson"]["id"] == "two_equal_modes"
+    assert any("lesson=two_equal_modes" in c.value for c in at.sidebar.code)  # the share link keeps it
+
+
+def test_a_link_whose_scenario_is_not_the_lessons_is_not_that_lesson():
+    other = dl.load_preset("separated_modes")["scenario"]
+    assert sup.lesson_from_url("two_equal_modes", other) is None
+    assert sup.lesson_from_url("no_such_lesson", _card("two_equal_modes")["scenario"]) is None
+    assert sup.lesson_from_url(["x" * 500], other) is None
+
+
+def test_fit1d_lesson_view_puts_text_and_chart_before_the_controls():
+    card = _card("two_equal_modes")
+    at = AppTest.from_file(str(ROOT / "pages" / "fit_1d.py"), default_timeout=90)
+    at.session_state[sup.SCENARIO_KEY] = card["scenario"].with_overrides(steps=60)
+    at.session_state[sup.VERSION_KEY] = 1
+    at.session_state["scenario_source"] = "lesson"
+    at.session_state["lesson"] = {**card, "scenario": at.session_state[sup.SCENARIO_KEY]}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    order = [type(e).__name__ for e in at.main]
+    kinds = []
+
+    def walk(node):
+        for child in getattr(node, "children", {}).values() if isinstance(getattr(node, "children", None), dict) else []:
+            kinds.append(child)
+            walk(child)
+
+    walk(at.main)
+    types = [getattr(k, "type", type(k).__name__) for k in kinds]
+    first_chart = next(i for i, t in enumerate(types) if t == "plotly_chart")
+    first_input = next(i for i, t in enumerate(types) if t in ("radio", "number_input", "selectbox", "multiselect"))
+    first_info = next(i for i, t in enumerate(types) if t == "info")
+    assert first_info < first_chart < first_input, (order, types[:12])
+    assert any("Lesson:" in i.value and "Play" in i.value for i in at.info)
