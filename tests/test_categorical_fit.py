@@ -76,6 +76,18 @@ def test_exact_sample_divergences_fit():
     assert r.final_loss < 1e-6
 
 
+def test_wasserstein_1_and_mmd_students():
+    t = dl.Categorical(probs=P)
+    res = dl.fit(t, family="categorical", divergence=["wasserstein", "mmd"], params={"wasserstein": {"order": 1},
+                 "mmd": {"bandwidth": 1.0}}, steps=1500, lr=0.2)
+    w1, mmd = res
+    assert w1.final_loss == pytest.approx(float(dl.divergence(t, w1.model(), "wasserstein", order=1)), rel=1e-9)
+    assert w1.final_loss < 0.02 and mmd.final_loss < 1e-6
+    assert mmd.final_loss == pytest.approx(float(dl.divergence(t, mmd.model(), "mmd")), rel=1e-6, abs=1e-14)
+    with pytest.raises(ValueError, match="K = 30000 is more than 20000 outcomes"):
+        dl.fit(dl.Categorical(probs=np.full(30000, 1 / 30000)), family="categorical", divergence="mmd", steps=1)
+
+
 def test_model_and_trajectory_frames():
     t = dl.Categorical(probs=P)
     r = dl.fit(t, family="categorical", divergence="js", steps=50, polish=False, options={"frames": 6})
@@ -93,6 +105,7 @@ def test_model_and_trajectory_frames():
     pytest.param({"family": "normal", "support": 3}, "support and topk apply to the categorical families", id="normal"),
     pytest.param({"family": "categorical", "divergence": "sinkhorn"}, "no exact sum between Categoricals", id="sinkhorn"),
     pytest.param({"family": "normal"}, "is fitted by family='categorical' or 'categorical_topk'", id="normal-family"),
+    pytest.param({"family": "categorical", "divergence": "wasserstein"}, "is fitted with order=1", id="w2"),
 ])
 def test_errors(kw, msg):
     kw = {"divergence": "kl", **kw}

@@ -248,6 +248,7 @@ def fit_categorical(target, family="categorical", divergence="kl", *, steps=500,
         given = (params or {}).get(spec.key, {}) if per_key else params
         specs.append(spec)
         dps.append(spec.resolve_params(dict(given or {}), owner=f"fit(divergence={spec.key!r})"))
+        _check_exact_sample(spec.key, dps[-1], K)
     rows = _init_rows(fam, init, restarts, seed, torch.float64)
     members = [(s, dp, r) for s, dp in zip(specs, dps) for r in rows]
     B = len(members)
@@ -420,15 +421,24 @@ def _newton(f, row: torch.Tensor):
     return row, vals
 
 
+def _check_exact_sample(key: str, dp: dict, K: int) -> None:
+    """The sample divergences a categorical student can be fitted by, exactly and smoothly."""
+    from ..divergences.discrete import MMD_MAX_OUTCOMES
+
+    if key == "wasserstein" and dp.get("order") != 1:
+        raise ValueError("fit(divergence='wasserstein'): a categorical student is fitted with order=1 "
+                         "(W_1 = Σ|F_p − F_q|Δx, smooth in q); W_2's quantile coupling is not differentiable in q")
+    if key == "mmd" and dp.get("kernel") != "energy" and K > MMD_MAX_OUTCOMES:
+        raise ValueError(f"fit(divergence='mmd'): the exact MMD² is a K × K sum; K = {K} is more than "
+                         f"{MMD_MAX_OUTCOMES} outcomes (use 'energy' or 'wasserstein', exact for any K)")
+
+
 def _exact_sample(key, p, q, pos, dp):
     """Exact sample divergences between the teacher p and a student q (1D positions)."""
     if key == "energy":
         d = torch.cumsum(p - q, 0)[:-1]
         return 2.0 * (d * d * (pos[1:] - pos[:-1])).sum()
-    if key == "wasserstein":
-        if dp.get("order", 2) != 1:
-            raise ValueError("fit(divergence='wasserstein'): a categorical student is fitted with order=1 "
-                             "(W_1 = Σ|F_p − F_q|Δx, smooth in q); W_2's quantile coupling is not differentiable in q")
+    if key == "wasserstein":  # order 1 (checked by _check_exact_sample)
         d = (torch.cumsum(p, 0) - torch.cumsum(q, 0))[:-1].abs()
         return (d * (pos[1:] - pos[:-1])).sum()
     from ..divergences.kernel import kernel_matrix
