@@ -180,7 +180,10 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
       :mod:`divlab.fit.engine` for the normal family by quadrature and :mod:`divlab.fit.generic`
       for the rest); with Adam or SGD each member's path is the one it would follow alone.
     - ``optimizer``: "adam" (default), "sgd" or "lbfgs" (strong-Wolfe line search on the sum of
-      the members' losses; one step = one LBFGS iteration). ``lr`` defaults to 0.05 (1.0 for
+      the members' losses; one step = one LBFGS iteration), or "fb_gvi" (reverse_kl with the
+      normal / diag / mvn families: forward–backward Bures–Wasserstein steps of size ``lr``,
+      Gauss–Hermite expectations with ``n`` nodes per axis; see :mod:`divlab.fit.fbgvi`).
+      ``lr`` defaults to 0.05 (1.0 for
       lbfgs). ``schedule``: "cosine" (lr decays to lr/100 over ``steps``) or "constant".
     - Stops a member early with status "converged" when its loss changes by less than
       ``tol·(1 + |loss|)`` for ``patience`` consecutive steps; "diverged: <reason>" when the loss
@@ -229,8 +232,15 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
         raise ValueError("fit(divergence=[]): give at least one divergence")
     if estimator != "auto" and estimator not in ESTIMATORS:
         raise ValueError(f"fit(estimator={estimator!r}): estimator must be one of auto, {', '.join(ESTIMATORS)}")
+    if optimizer == "fb_gvi":  # forward–backward Bures–Wasserstein steps (divlab.fit.fbgvi), reverse KL only
+        from .fbgvi import fit_fbgvi
+
+        if many or restarts != 1:
+            raise ValueError("fit(optimizer='fb_gvi'): one divergence (reverse_kl) and restarts=1")
+        return fit_fbgvi(target, family, divs[0], steps=steps, lr=0.05 if lr is None else lr, init=init, tol=tol,
+                         patience=patience, nodes=n, callback=callback)
     if optimizer not in OPTIMIZERS:
-        raise ValueError(f"fit(optimizer={optimizer!r}): optimizer must be one of {', '.join(OPTIMIZERS)}")
+        raise ValueError(f"fit(optimizer={optimizer!r}): optimizer must be one of {', '.join(OPTIMIZERS)}, fb_gvi")
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"fit(schedule={schedule!r}): schedule must be 'cosine' or 'constant'")
     steps = _check_number(owner, "steps", steps, low=0, integer=True, high=MAX_STEPS)
