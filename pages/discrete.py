@@ -120,7 +120,11 @@ if new_sc is not None:
     # merely visiting with another (1D, 2D) scenario leaves that one as it is
     if new_sc != sc and (disc.is_discrete(sc) or _widgets() != ss.get("_disc_seeded")):
         sup.update_scenario(ss, new_sc)
-    view = cached_fit(new_sc.to_json())
+    try:
+        view = cached_fit(new_sc.to_json())
+    except ValueError as exc:  # e.g. a linked scenario asking for an MMD over too many outcomes
+        left.error(str(exc))
+        st.stop()
     right.plotly_chart(view["figure"], width="stretch", key="disc_students_chart")
     l1, l2 = st.columns([3, 2])
     l1.dataframe(pd.DataFrame(view["rows"]), hide_index=True, width="stretch")
@@ -142,7 +146,11 @@ except disc.InputError as exc:
     reward = None
 if reward is not None:
     tj = json.dumps(target.to_spec())
-    av = cached_alignment(tj, tuple(reward), beta)
+    try:
+        av = cached_alignment(tj, tuple(reward), beta)
+    except ValueError as exc:
+        a1.error(str(exc))
+        st.stop()
     st.plotly_chart(av["figure"], width="stretch", key="disc_frontier_chart")
     st.dataframe(pd.DataFrame(av["rows"]), hide_index=True, width="stretch")
     ts = av["tilt_stats"]
