@@ -863,17 +863,21 @@ def run_scenario_json(scenario_json: str, callback=None) -> tuple[Scenario, list
     return sc, results
 
 
-def fit1d_view(scenario_json: str, callback=None) -> dict:
+def fit1d_view(scenario_json: str, callback=None, with_optima: bool = False) -> dict:
     """Everything Fit 1D shows after Run: the animation (target, each model over the steps, loss
     curves), the final table, mode metrics, and what to look for per divergence. ``callback``:
-    see :func:`run_scenario_json`."""
+    see :func:`run_scenario_json`. ``with_optima``: also each divergence's global and local optima
+    over the Normal family (dashed in the figure, a column of the table, and a note for a fit that
+    ended at a local one); the page draws the view first and adds them in a second step
+    (:func:`fit1d_optima_view`), so Run → drawn does not wait for the extra fits."""
     from . import viz
 
     sc, results = run_scenario_json(scenario_json, callback)
     target = sc.build_target()
     note = ""
+    optima, optima_notes = fit_optima(target, results) if with_optima else (None, [])
     if all(set(r.trajectory) >= {"loc", "scale"} for r in results):
-        figure = viz.fit_animation_spec(target, results, n_frames=sc.view.frames)
+        figure = viz.fit_animation_spec(target, results, n_frames=sc.view.frames, optima=optima)
     else:
         figure = viz.race_animation_spec(target, results, n_frames=sc.view.frames, cols=len(results))
         note = "Each panel shows one fit (models of this family are drawn panel by panel)."
@@ -883,9 +887,65 @@ def fit1d_view(scenario_json: str, callback=None) -> dict:
             seen.add(r.divergence)
             spec = get(r.divergence)
             look.append(f"**{spec.name}** ({_direction(spec)}): {spec.look_for}")
-    return {"scenario": scenario_json, "figure": figure, "table": fit_rows(results),
+    table = fit_rows(results)
+    if optima is not None:
+        for row, r, opt in zip(table, results, optima):
+            row["optimum"] = optimum_text(r, opt)
+    return {"scenario": scenario_json, "figure": figure, "table": table,
             "modes": mode_rows(target, results),
-            "look_for": look, "note": note}
+            "look_for": look, "note": note, "optima_notes": optima_notes, "with_optima": with_optima,
+            "optima_apply": with_optima or all(r.family == "normal" for r in results)}
+
+
+def fit1d_optima_view(scenario_json: str) -> dict:
+    """:func:`fit1d_view` with the optima. It runs the scenario's fits again (deterministic: the
+    same trajectories as the view already drawn) and the optima's batch; the page caches it."""
+    return fit1d_view(scenario_json, with_optima=True)
+
+
+def fit_optima(target, results) -> tuple[list | None, list[str]]:
+    """Each fit's divergence's optima over the Normal family (``divlab.fit.explore.optima_of``: 12
+    starts, one batch) and a sentence for every fit that ended at a local, not the global, optimum;
+    (None, []) where that does not apply (not a 1D Normal-family fit of a density target)."""
+    from .fit.explore import optima_of
+
+    if (target.dim != 1 or not getattr(target, "has_density", True) or getattr(target, "is_discrete", False)
+            or not results or any(r.family != "normal" for r in results)):
+        return None, []
+    choices = []
+    for r in results:
+        c = (r.divergence, dict(r.divergence_params))
+        if c not in choices:
+            choices.append(c)
+    try:
+        found = optima_of(target, choices)
+    except (ValueError, RuntimeError):
+        return None, []
+    by = {(k, tuple(sorted(p.items()))): o for (k, p), o in zip(choices, found)}
+    optima = [by[(r.divergence, tuple(sorted(r.divergence_params.items())))] for r in results]
+    notes = []
+    for r, opt in zip(results, optima):
+        text = optimum_text(r, opt)
+        if text.startswith("local"):
+            g = opt[0]
+            notes.append(f"{r.label} ended at a **local** optimum ({format_result(r)}): from this start it cannot reach "
+                         f"its global optimum (loc {g.params['loc']:.3g}, scale {g.params['scale']:.3g}, "
+                         f"{get(r.divergence).with_unit(f'{g.value:.4g}')}), drawn dashed. The start decides.")
+    return optima, notes
+
+
+def optimum_text(r: FitResult, opt) -> str:
+    """'global optimum', 'local optimum (global: 0.689 nats)', or '' (no optimum found near it)."""
+    from .fit.explore import _distance
+
+    if not opt or not math.isfinite(r.final_loss):
+        return ""
+    for o in opt:
+        if _distance(r.params, o.params) <= 1e-2:
+            if o.is_global:
+                return "global optimum"
+            return f"local optimum (global: {get(r.divergence).with_unit(f'{opt[0].value:.4g}')})"
+    return ""
 
 
 def fit1d_downloads(scenario_json: str) -> dict:
@@ -928,6 +988,10 @@ def target_1d(sc: Scenario) -> Distribution:
     if d.dim != 1:
         raise ValueError(f"This page works on 1D targets; the current scenario's target is {d.dim}D "
                          "(open Fit 2D or Flows for it, or a 1D lesson from Home).")
+    if not getattr(d, "has_density", True):
+        raise ValueError(f"This page works on densities; the current scenario's target is a point cloud of {d.n} "
+                         "points without one (open Fit 1D, which fits it with a sample divergence such as MMD or "
+                         "Sinkhorn, or a 1D lesson from Home).")
     return d
 
 
@@ -1098,7 +1162,12 @@ def mc_error_curve(p: Distribution, q: Distribution, key: str = "kl", sizes: Seq
 def simple_spec(family: str, loc: float, scale: float, df: float | None = None) -> dict:
     """The spec of one Normal / Laplace / Student-t / Uniform(loc ± scale) (Calculator's q)."""
     rows = parse_components([{"weight": 1.0, "family": family, "loc": loc, "scale": scale, "df": df}])
-    return _component(rows[0]).to_spec()
+    try:
+        return _component(rows[0]).to_spec()
+    except ComponentError:
+        raise
+    except ValueError as exc:  # the distribution's own bounds (magnitude, smallest scale)
+        raise ComponentError(f"row 1: {exc}") from None
 
 
 # -- Theory ---------------------------------------------------------------------------------------

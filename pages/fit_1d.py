@@ -35,6 +35,12 @@ def cached_run(scenario_json: str, _guard=None):
 sup.keep_stopped_run(ss, GUARD, STATE_LAST)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_optima(scenario_json: str):
+    """The same view with each divergence's optima (a second, cached step after the chart is drawn)."""
+    return sup.fit1d_optima_view(scenario_json)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_downloads(scenario_json: str):
     return sup.fit1d_downloads(scenario_json)
@@ -222,8 +228,21 @@ else:
         st.warning(last["stopped"])
     if last.get("note"):
         st.caption(last["note"])
-    (chart_top if chart_top is not None else st).plotly_chart(viz.for_display(last["figure"]), width="stretch",
-                                                              key="fit1d_anim")
+    box = chart_top if chart_top is not None else st.container()
+    chart = box.empty()
+    chart.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="fit1d_anim")
+    if last.get("optima_apply") and not last.get("with_optima") and not last.get("stopped"):
+        # second step: each divergence's optima (dashed) and whether a fit is stuck at a local one
+        try:
+            with box.spinner("Finding each divergence's optima..."):
+                full = cached_optima(last["scenario"])
+        except ValueError:
+            full = None
+        if full is not None:
+            last = ss[STATE_LAST] = full
+            chart.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="fit1d_anim_optima")
+    for line in last.get("optima_notes") or []:  # next to the chart: a fit stuck at a local optimum
+        box.warning(line)
     st.subheader("Final fits")
     st.dataframe(pd.DataFrame(last["table"]), hide_index=True, width="stretch")
     if last.get("modes"):

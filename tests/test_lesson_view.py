@@ -63,3 +63,24 @@ def test_fit1d_lesson_view_puts_text_and_chart_before_the_controls():
     first_info = next(i for i, t in enumerate(types) if t == "info")
     assert first_info < first_chart < first_input, (order, types[:12])
     assert any("Lesson:" in i.value and "Play" in i.value for i in at.info)
+
+
+def test_local_optimum_is_marked_and_said():
+    """Two equal modes, start at loc −0.5: reverse KL ends at the symmetric local optimum (loc 0,
+    scale 2.744, 0.8406 nats) while its global one sits on a mode (0.6888 nats): the table says
+    'local', a note says so next to the chart, and the optima are drawn dashed with their values."""
+    sc = sup.build_scenario(sup.spec_from_components(sup.DEFAULT_COMPONENTS), [("kl", {}), ("reverse_kl", {})],
+                            {"loc": -0.5, "scale": 1.0}, steps=300)
+    v = sup.fit1d_optima_view(sc.to_json())
+    rows = {r["divergence"].split(":")[0]: r for r in v["table"]}
+    rk = next(r for k, r in rows.items() if "KL(q‖p)" in k)
+    fk = next(r for k, r in rows.items() if "KL(p‖q)" in k)
+    assert rk["optimum"].startswith("local") and "0.6888" in rk["optimum"]
+    assert fk["optimum"] == "global optimum"
+    assert len(v["optima_notes"]) == 1 and "local" in v["optima_notes"][0] and "0.6888" in v["optima_notes"][0]
+    dashed = [t for t in v["figure"]["data"] if t.get("line", {}).get("dash") in ("longdash", "dashdot")]
+    assert any("global optimum, D = 0.6888" in t["hovertemplate"] for t in dashed)
+    assert any("local optimum, D = 0.8406" in t["hovertemplate"] for t in dashed)
+    # the quick view (drawn first) has none of it, and says the optima apply
+    quick = sup.fit1d_view(sc.to_json())
+    assert quick["optima_apply"] and not quick["with_optima"] and not quick["optima_notes"]

@@ -188,26 +188,29 @@ def loss_figure(results) -> go.Figure:
     return legible(fig)
 
 
-def fit_animation(target: Distribution, results, n_frames: int = 60, x=None) -> go.Figure:
+def fit_animation(target: Distribution, results, n_frames: int = 60, x=None, optima=None) -> go.Figure:
     """Animated fit: left, the target p (shaded) and each model q at the current step; right, the
     loss curves with a marker at the current step. Plotly frames, Play/Pause and a step slider.
 
     Trace order (stable, frames update traces 1..R and 2R+1..3R, R = len(results)):
-    0 target, 1..R models q, R+1..2R loss curves, 2R+1..3R current-step markers.
+    0 target, 1..R models q, R+1..2R loss curves, 2R+1..3R current-step markers, then the ghosts
+    of the starting models and, with ``optima`` (one :class:`~divlab.fit.explore.Optima` or None per
+    result, e.g. from :func:`divlab.fit.explore.optima_of`), each divergence's optima as dashed
+    curves (long dashes: global; dash-dot: local), with their values on hover.
     Trajectories of different lengths are clamped: a fit that stopped early stays at its last point.
     :func:`fit_animation_spec` builds the same figure as a plain dict, faster.
     """
-    return animated_figure(*_fit_animation_parts(target, results, n_frames, x))
+    return animated_figure(*_fit_animation_parts(target, results, n_frames, x, optima))
 
 
-def fit_animation_spec(target: Distribution, results, n_frames: int = 60, x=None) -> dict:
+def fit_animation_spec(target: Distribution, results, n_frames: int = 60, x=None, optima=None) -> dict:
     """:func:`fit_animation` as the plain dict ``figure_spec(fit_animation(...))`` gives, built
     without validating the frames and the slider (:func:`divlab.viz.layout.animated_spec`): what a
     page caches and shows."""
-    return animated_spec(*_fit_animation_parts(target, results, n_frames, x))
+    return animated_spec(*_fit_animation_parts(target, results, n_frames, x, optima))
 
 
-def _fit_animation_parts(target: Distribution, results, n_frames: int, x):
+def _fit_animation_parts(target: Distribution, results, n_frames: int, x, optima=None):
     """The animation's static figure (validated: target, models, loss curves, markers; axes), its
     frames as (name, trace dicts, trace indices), and the animation layout, not yet applied."""
     results = _check_results(results)
@@ -267,6 +270,27 @@ def _fit_animation_parts(target: Distribution, results, n_frames: int, x):
         fig.add_trace(go.Scatter(x=x, y=frame_values(_density(r.model(0), x)), mode="lines", showlegend=False,
                                  legendgroup=r.label, hoverinfo="skip", opacity=0.35,
                                  line={"color": style["color"], "width": 1.5, "dash": "dot"}), row=1, col=1)
+
+    if optima is not None:  # each divergence's optima, once per divergence (and parameters)
+        seen = set()
+        for r, style, opt in zip(results, styles, optima):
+            ident = (r.divergence, tuple(sorted(r.divergence_params.items())))
+            if opt is None or ident in seen:
+                continue
+            seen.add(ident)
+            u = unit_suffix(get_spec(r.divergence).unit)
+            for o in opt:
+                if not {"loc", "scale"} <= set(o.params):
+                    continue
+                kind = "global" if o.is_global else "local"
+                from ..distributions import Normal
+
+                y = frame_values(_density(Normal(float(o.params["loc"]), float(o.params["scale"])), x))
+                fig.add_trace(go.Scatter(
+                    x=x, y=y, mode="lines", showlegend=False, legendgroup=r.label, opacity=0.75,
+                    line={"color": style["color"], "width": 1.3, "dash": "longdash" if o.is_global else "dashdot"},
+                    hovertemplate=(f"{r.label}: {kind} optimum, D = {o.value:.4g}{u}<br>loc={o.params['loc']:.3g}, "
+                                   f"scale={o.params['scale']:.3g}<extra></extra>")), row=1, col=1)
 
     frame_traces = list(range(1, R + 1)) + list(range(2 * R + 1, 3 * R + 1))
     frames = [(str(s), model_traces(s, frame=True) + markers(s, frame=True), frame_traces) for s in steps]
