@@ -59,6 +59,7 @@ import torch
 from ..distributions import Distribution, Empirical, MultivariateNormal, Normal
 from ..estimators.result import Estimate
 from ._samples import check_options, clouds, derive_seed, is_sampled, safe_sqrt, sqdist
+from . import ot_solver as S
 from .closed_form import register_closed_form
 from .gaussian import gauss_moments
 from .registry import DivergenceSpec, Param, register
@@ -98,7 +99,7 @@ def sinkhorn_potentials(C, la, lb, eps, *, tol=1e-9, max_iter=2000, scaling=0.5,
         sched = [eps]
     else:
         diam2 = float(C.detach().max()) if C.numel() else 0.0
-        sched = eps_schedule(diam2, eps, scaling)
+        sched = eps_schedule(diam2, float(eps), scaling)[:-1] + [eps]
         g = torch.zeros_like(lb)
         f = softmin(sched[0], C, lb + g / sched[0])
     iters = 0
@@ -126,39 +127,48 @@ def sinkhorn_potentials(C, la, lb, eps, *, tol=1e-9, max_iter=2000, scaling=0.5,
 
 
 def ot_eps(x, a, y, b, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, gradient="envelope", init=None,
-           solved=None):
+           solved=None, backend="auto", center_at=None):
     """OT_ε(a, b) between clouds x (n, d) with weights a and y (m, d) with weights b.
 
     Returns (value, info) where info has the potentials (f, g) (detached), iterations,
-    marginal error, status and the transport cost ⟨C, π⟩ (POT's ``sinkhorn2`` value).
-    ``solved``: (f, g, iterations, error, status) already computed (envelope mode only).
+    marginal error, status, the transport cost ⟨C, π⟩ (POT's ``sinkhorn2`` value), the backend
+    and, for ``gradient="implicit"``, the differentiable potentials and plan
+    (``info["potentials_implicit"]``, ``info["plan"]``). ``solved``: (f, g, iterations, error,
+    status) already computed (envelope mode only). ``eps`` may be a 0-dim tensor that requires
+    grad (∂OT_ε/∂ε = KL(π‖a⊗b)).
     """
-    la, lb = torch.log(a), torch.log(b)
-    if solved is not None:
-        f, g, iters, err, status = solved
-        C = sqdist(x.detach(), y.detach())
-        f_e = softmin(eps, sqdist(x, y.detach()), (lb + g / eps).detach())
-        g_e = softmin(eps, sqdist(y, x.detach()), (la + f / eps).detach())
-        value = (a * f_e).sum() + (b * g_e).sum()
-    elif gradient == "unrolled":
+    if gradient == "unrolled":
         C = sqdist(x, y)
+        la, lb = torch.log(a), torch.log(b)
         f, g, iters, err, status = sinkhorn_potentials(C, la, lb, eps, tol=tol, max_iter=max_iter,
                                                        scaling=scaling, init=init)
         value = (a * f).sum() + (b * g).sum()
+        with torch.no_grad():
+            e = float(eps)
+            cost = float((torch.exp(la[:, None] + lb[None, :] + (f[:, None] + g[None, :] - C) / e) * C).sum())
+        return value, {"potentials": (f.detach(), g.detach()), "iterations": iters, "marginal_error": err,
+                       "status": status, "transport_cost": cost, "backend": "tensorized (autograd)"}
+    xc, yc = (x - center_at, y - center_at) if center_at is not None else S.center(x, y)
+    backend = S.pick_backend(backend, x.shape[0], y.shape[0])
+    C = S.pair_sqdist(xc.detach(), yc.detach()) if backend == "tensorized" else None
+    if solved is not None:
+        f, g, iters, err, status = solved
     else:
         with torch.no_grad():
-            C = sqdist(x.detach(), y.detach())
-            f, g, iters, err, status = sinkhorn_potentials(C, la.detach(), lb.detach(), eps, tol=tol,
-                                                           max_iter=max_iter, scaling=scaling, init=init)
-        # one differentiable extrapolation step: gradient = envelope-theorem gradient
-        f_e = softmin(eps, sqdist(x, y.detach()), (lb + g / eps).detach())
-        g_e = softmin(eps, sqdist(y, x.detach()), (la + f / eps).detach())
-        value = (a * f_e).sum() + (b * g_e).sum()
-    with torch.no_grad():
-        logpi = la.detach()[:, None] + lb.detach()[None, :] + (f.detach()[:, None] + g.detach()[None, :] - C.detach()) / eps
-        cost = float((logpi.exp() * C.detach()).sum())
-    info = {"potentials": (f.detach(), g.detach()), "iterations": iters, "marginal_error": err,
-            "status": status, "transport_cost": cost}
+            la, lb = torch.log(a.detach()), torch.log(b.detach())
+            f, g, iters, err, status, backend = S.solve_ab(xc.detach(), la, yc.detach(), lb, float(eps), tol=tol,
+                                                           max_iter=max_iter, scaling=scaling, init=init,
+                                                           backend=backend, C=C)
+    info = {"potentials": (f.detach(), g.detach()), "iterations": iters, "marginal_error": err, "status": status,
+            "backend": backend}
+    if gradient == "implicit":
+        fi, gi = S.implicit_potentials(xc, a, yc, b, eps, f, g, info=info)
+        value = (a * fi).sum() + (b * gi).sum()
+        plan = S.plan_dense(xc, a, yc, b, S._eps_tensor(eps, x), fi, gi)
+        info.update(potentials_implicit=(fi, gi), plan=plan,
+                    transport_cost=float((plan.detach() * sqdist(xc.detach(), yc.detach())).sum()))
+        return value, info
+    value = S.EnvelopeOT.apply(xc, a, yc, b, S._eps_tensor(eps, x), f.detach(), g.detach(), C, info)
     return value, info
 
 
@@ -170,7 +180,7 @@ def sym_potential(C, la, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, inner=2, 
     if init is not None:
         f, sched = init, [eps]
     else:
-        sched = eps_schedule(float(C.detach().max()) if C.numel() else 0.0, eps, scaling)
+        sched = eps_schedule(float(C.detach().max()) if C.numel() else 0.0, float(eps), scaling)[:-1] + [eps]
         f = softmin(sched[0], C, la)
     iters = 0
     for e in sched[:-1]:
@@ -189,21 +199,31 @@ def sym_potential(C, la, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, inner=2, 
     return f, iters, err, status
 
 
-def ot_eps_sym(x, a, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, gradient="envelope", init=None):
+def ot_eps_sym(x, a, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, gradient="envelope", init=None,
+               backend="auto", center_at=None):
     """OT_ε(a, a) by the symmetric solver; same (value, info) layout as :func:`ot_eps`."""
-    la = torch.log(a)
     if gradient == "unrolled":
+        la = torch.log(a)
         C = sqdist(x, x)
         f, iters, err, status = sym_potential(C, la, eps, tol=tol, max_iter=max_iter, scaling=scaling, init=init)
         value = 2 * (a * f).sum()
-    else:
-        with torch.no_grad():
-            C = sqdist(x.detach(), x.detach())
-            f, iters, err, status = sym_potential(C, la.detach(), eps, tol=tol, max_iter=max_iter,
-                                                  scaling=scaling, init=init)
-        # both slots of C(x, x) depend on x: 2⟨a, f_e⟩ with f_e(x) = softmin(C(x, x̄)) carries both
-        value = 2 * (a * softmin(eps, sqdist(x, x.detach()), (la + f / eps).detach())).sum()
-    info = {"potentials": f.detach(), "iterations": iters, "marginal_error": err, "status": status}
+        return value, {"potentials": f.detach(), "iterations": iters, "marginal_error": err, "status": status,
+                       "backend": "tensorized (autograd)"}
+    xc = x - (center_at if center_at is not None else x.detach().mean(0))
+    backend = S.pick_backend(backend, x.shape[0], x.shape[0])
+    C = S.pair_sqdist(xc.detach(), xc.detach()) if backend == "tensorized" else None
+    with torch.no_grad():
+        f, iters, err, status, backend = S.solve_sym(xc.detach(), torch.log(a.detach()), float(eps), tol=tol,
+                                                     max_iter=max_iter, scaling=scaling, init=init, backend=backend,
+                                                     C=C)
+    info = {"potentials": f.detach(), "iterations": iters, "marginal_error": err, "status": status,
+            "backend": backend}
+    if gradient == "implicit":
+        fi, gi = S.implicit_potentials(xc, a, xc, a, eps, f, f, info=info)
+        value = (a * fi).sum() + (a * gi).sum()
+        info["potentials_implicit"] = (fi, gi)
+        return value, info
+    value = S.EnvelopeOTSym.apply(xc, a, S._eps_tensor(eps, x), f.detach(), C)
     return value, info
 
 
@@ -211,44 +231,117 @@ def _same_cloud(x, a, y, b) -> bool:
     return x.shape == y.shape and bool(torch.equal(x.detach(), y.detach())) and bool(torch.equal(a.detach(), b.detach()))
 
 
+class _MarkOut(torch.autograd.Function):
+    """Identity on the value; its backward runs first and starts the backward meter."""
+
+    @staticmethod
+    def forward(ctx, v, box):
+        ctx.box = box
+        return v.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        m = S.Meter(g.device)
+        m.__enter__()
+        ctx.box["_meter"] = m
+        return g, None
+
+
+class _MarkIn(torch.autograd.Function):
+    """Identity on an input; its backward runs last and stops the backward meter."""
+
+    @staticmethod
+    def forward(ctx, t, box):
+        ctx.box = box
+        return t.view_as(t)
+
+    @staticmethod
+    def backward(ctx, g):
+        m = ctx.box.pop("_meter", None)
+        if m is not None:
+            m.__exit__(None, None, None)
+            ctx.box["backward"] = m.as_dict()
+        return g, None
+
+
 def sinkhorn_divergence(x, a, y, b, eps, *, debias=True, tol=1e-9, max_iter=2000, scaling=0.5,
-                        gradient="envelope", init=None):
+                        gradient="envelope", init=None, backend="auto", dtype=None):
     """S_ε = OT_ε(a,b) − ½OT_ε(a,a) − ½OT_ε(b,b) (or OT_ε(a,b) with ``debias=False``).
 
-    ``init``: the ``info["potentials"]`` of an earlier call on clouds of the same sizes (warm
-    start; skips ε-scaling). Returns (value, info).
+    ``gradient``: "envelope" (explicit envelope-theorem gradients, no n × m autograd graph),
+    "unrolled" (autograd through every iteration, dense) or "implicit" (implicit function
+    theorem on the optimality conditions; also differentiates the plan and the potentials:
+    ``info["plan"]``, ``info["potentials_implicit"]``). ``backend``: "auto" | "tensorized" |
+    "online" (see :mod:`divlab.divergences.ot_solver`). ``dtype``: None (the inputs' dtype) or
+    torch.float32 to solve in single precision (the value and gradients come back in the inputs'
+    dtype). ``init``: the ``info["potentials"]`` of an earlier call on clouds of the same sizes
+    (warm start; skips ε-scaling). ``eps`` may be a 0-dim tensor requiring grad. Returns
+    (value, info); ``info["solve"]`` has the forward's time and peak memory, and after a
+    backward pass ``info["backward"]`` has the backward's (see :class:`ot_solver.Meter`).
     """
+    out_dtype = x.dtype
+    if dtype is not None and dtype != x.dtype:
+        x, a, y, b = x.to(dtype), a.to(dtype), y.to(dtype), b.to(dtype)
+        if isinstance(eps, torch.Tensor):
+            eps = eps.to(dtype)
+    box: dict = {}  # becomes info: the backward's meter writes info["backward"]
+    needs = torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (x, a, y, b, eps))
+    if needs:
+        x, a, y, b = (_MarkIn.apply(t, box) if t.requires_grad else t for t in (x, a, y, b))
     init = init or {}
-    kw = dict(tol=tol, max_iter=max_iter, scaling=scaling, gradient=gradient)
+    center_at = None
+    if gradient != "unrolled":
+        center_at = torch.cat([x.detach(), y.detach()]).mean(0)
+    kw = dict(tol=tol, max_iter=max_iter, scaling=scaling, gradient=gradient, backend=backend, center_at=center_at)
+    kw_u = dict(tol=tol, max_iter=max_iter, scaling=scaling, gradient=gradient)
     same = debias and gradient == "envelope" and _same_cloud(x, a, y, b)
-    if same:
-        # p = q exactly: solve the symmetric problem once and use f = g for OT_ε(a, b) too, so
-        # that S_ε and its gradient are exactly 0 (alternating updates oscillate on symmetric
-        # problems and would leave a residual of the order of the tolerance)
-        v_aa, i_aa = ot_eps_sym(x, a, eps, init=init.get("aa"), **kw)
-        f = i_aa["potentials"]
-        v_ab, i_ab = ot_eps(x, a, y, b, eps, solved=(f, f, i_aa["iterations"], i_aa["marginal_error"],
-                                                    i_aa["status"]), **kw)
-    else:
-        v_ab, i_ab = ot_eps(x, a, y, b, eps, init=init.get("ab"), **kw)
-    info = {"iterations": i_ab["iterations"], "marginal_error": i_ab["marginal_error"],
-            "status": i_ab["status"], "transport_cost": i_ab["transport_cost"], "ot_eps": float(v_ab.detach()),
-            "potentials": {"ab": i_ab["potentials"]}}
+    with S.Meter(x.device) as meter:
+        if same:
+            # p = q exactly: solve the symmetric problem once and use f = g for OT_ε(a, b) too, so
+            # that S_ε and its gradient are exactly 0 (alternating updates oscillate on symmetric
+            # problems and would leave a residual of the order of the tolerance)
+            v_aa, i_aa = ot_eps_sym(x, a, eps, init=init.get("aa"), **kw)
+            f = i_aa["potentials"]
+            v_ab, i_ab = ot_eps(x, a, y, b, eps, solved=(f, f, i_aa["iterations"], i_aa["marginal_error"],
+                                                        i_aa["status"]), **kw)
+        elif gradient == "unrolled":
+            v_ab, i_ab = ot_eps(x, a, y, b, eps, init=init.get("ab"), **kw_u)
+        else:
+            v_ab, i_ab = ot_eps(x, a, y, b, eps, init=init.get("ab"), **kw)
+        if debias:
+            if same:
+                v_bb, i_bb = ot_eps_sym(y, b, eps, init=i_aa["potentials"], **kw)
+            elif gradient == "unrolled":
+                v_aa, i_aa = ot_eps_sym(x, a, eps, init=init.get("aa"), **kw_u)
+                v_bb, i_bb = ot_eps_sym(y, b, eps, init=init.get("bb"), **kw_u)
+            else:
+                v_aa, i_aa = ot_eps_sym(x, a, eps, init=init.get("aa"), **kw)
+                v_bb, i_bb = ot_eps_sym(y, b, eps, init=init.get("bb"), **kw)
+    info = box
+    info.update({"iterations": i_ab["iterations"], "marginal_error": i_ab["marginal_error"],
+                 "status": i_ab["status"], "transport_cost": i_ab["transport_cost"], "ot_eps": float(v_ab.detach()),
+                 "potentials": {"ab": i_ab["potentials"]}, "backend": i_ab["backend"], "gradient": gradient,
+                 "dtype": str(x.dtype).replace("torch.", "")})
+    for k in ("plan", "potentials_implicit"):
+        if k in i_ab:
+            info[k] = i_ab[k]
     if not debias:
-        return v_ab, info
-    if same:
-        v_bb, i_bb = ot_eps_sym(y, b, eps, init=i_aa["potentials"], **kw)
+        value = v_ab
     else:
-        v_aa, i_aa = ot_eps_sym(x, a, eps, init=init.get("aa"), **kw)
-        v_bb, i_bb = ot_eps_sym(y, b, eps, init=init.get("bb"), **kw)
-    parts = (i_ab, i_aa, i_bb)
-    info["iterations"] = {"ab": i_ab["iterations"], "aa": i_aa["iterations"], "bb": i_bb["iterations"]}
-    info["marginal_error"] = max(i["marginal_error"] for i in parts)
-    bad = [i["status"] for i in parts if i["status"] != "converged"]
-    info["status"] = bad[0] if bad else "converged"
-    info["potentials"].update(aa=i_aa["potentials"], bb=i_bb["potentials"])
-    info["ot_eps_aa"], info["ot_eps_bb"] = float(v_aa.detach()), float(v_bb.detach())
-    return v_ab - 0.5 * v_aa - 0.5 * v_bb, info
+        parts = (i_ab, i_aa, i_bb)
+        info["iterations"] = {"ab": i_ab["iterations"], "aa": i_aa["iterations"], "bb": i_bb["iterations"]}
+        info["marginal_error"] = max(i["marginal_error"] for i in parts)
+        bad = [i["status"] for i in parts if i["status"] != "converged"]
+        info["status"] = bad[0] if bad else "converged"
+        info["potentials"].update(aa=i_aa["potentials"], bb=i_bb["potentials"])
+        info["ot_eps_aa"], info["ot_eps_bb"] = float(v_aa.detach()), float(v_bb.detach())
+        value = v_ab - 0.5 * v_aa - 0.5 * v_bb
+    info["solve"] = meter.as_dict()
+    if needs and value.requires_grad:
+        value = _MarkOut.apply(value, box)
+    if value.dtype != out_dtype:
+        value = value.to(out_dtype)
+    return value, info
 
 
 # --------------------------------------------------------------------------- exact W_p
@@ -587,12 +680,25 @@ def _check_batches(owner, b):
     return b
 
 
+GRADIENTS = ("envelope", "unrolled", "implicit")
+BACKENDS = ("auto", "tensorized", "online")
+
+
 def _sinkhorn_samples(p, q, *, n=None, seed=None, options=None, epsilon=0.1, debias=True):
     owner = "sinkhorn"
     o = check_options(owner, options or {}, {"tol": 1e-9, "max_iter": 2000, "scaling": 0.5,
-                                             "gradient": "envelope", "init": None, "batches": 4})
-    if o["gradient"] not in ("envelope", "unrolled"):
-        raise ValueError(f"{owner}(gradient={o['gradient']!r}): gradient must be 'envelope' or 'unrolled'")
+                                             "gradient": "envelope", "init": None, "batches": 4,
+                                             "backend": "auto", "dtype": None})
+    if o["gradient"] not in GRADIENTS:
+        raise ValueError(f"{owner}(gradient={o['gradient']!r}): gradient must be one of "
+                         f"{', '.join(repr(g) for g in GRADIENTS)}")
+    if o["backend"] not in BACKENDS:
+        raise ValueError(f"{owner}(backend={o['backend']!r}): backend must be one of "
+                         f"{', '.join(repr(g) for g in BACKENDS)}")
+    dtypes = {None: None, "float64": torch.float64, "float32": torch.float32, torch.float64: torch.float64,
+              torch.float32: torch.float32}
+    if o["dtype"] not in dtypes:
+        raise ValueError(f"{owner}(dtype={o['dtype']!r}): dtype must be None, 'float64' or 'float32'")
     if not 0 < float(o["scaling"]) < 1:
         raise ValueError(f"{owner}(scaling={o['scaling']!r}): scaling must be in (0, 1)")
     if not float(o["tol"]) > 0:
@@ -602,9 +708,11 @@ def _sinkhorn_samples(p, q, *, n=None, seed=None, options=None, epsilon=0.1, deb
         batches = 1
 
     def one(x, a, y, b, i):
-        return sinkhorn_divergence(x, a, y, b, float(epsilon), debias=bool(debias), tol=float(o["tol"]),
+        eps = epsilon if isinstance(epsilon, torch.Tensor) and epsilon.requires_grad else float(epsilon)
+        return sinkhorn_divergence(x, a, y, b, eps, debias=bool(debias), tol=float(o["tol"]),
                                    max_iter=int(o["max_iter"]), scaling=float(o["scaling"]),
-                                   gradient=o["gradient"], init=o["init"])
+                                   gradient=o["gradient"], init=o["init"], backend=o["backend"],
+                                   dtype=dtypes[o["dtype"]])
 
     value, se, info, n_used = _batched(owner, p, q, n, seed, batches, one)
     info["gradient"] = o["gradient"]
