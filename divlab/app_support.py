@@ -614,6 +614,34 @@ def _densify(pts: list[tuple[float, float]], step: float = 1.0) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
+#: a drawn target's tails: the weight of a broad Normal under the drawing (default), so every
+#: divergence is finite (reverse KL, χ²(q‖p) and α < 0 are +∞ when the target p is 0 where q is not)
+DEFAULT_TAILS = 0.02
+
+
+def with_tails(spec: dict, weight: float = DEFAULT_TAILS) -> dict:
+    """A drawn (or painted) density spec with tails: (1 − w)·drawing + w·(a broad Normal centred on
+    the drawing's box with half its width as scale, in 2D per axis). A drawing is 0 outside its
+    box, where every model has mass, so reverse KL was +∞ at every step and its curve never moved;
+    with w > 0 it is finite and the fit moves. ``weight`` 0 returns the drawing unchanged."""
+    w = float(weight)
+    if not (math.isfinite(w) and 0.0 <= w < 1.0):
+        raise ValueError(f"with_tails(weight={weight!r}): the tail weight must be in [0, 1)")
+    if w == 0.0:
+        return spec
+    if spec.get("type") != "grid":
+        raise ValueError(f"with_tails(spec type={spec.get('type')!r}): only drawn densities (grid) get tails")
+    x = spec["x"]
+    if "y" in spec or isinstance(x[0], (list, tuple)):  # 2D: x and y axes
+        xs, ys = (spec["x"], spec["y"]) if "y" in spec else x
+        c = [0.5 * (xs[0] + xs[-1]), 0.5 * (ys[0] + ys[-1])]
+        sx, sy = 0.5 * (xs[-1] - xs[0]), 0.5 * (ys[-1] - ys[0])
+        broad = {"type": "mvn", "mean": c, "cov": [[sx * sx, 0.0], [0.0, sy * sy]]}
+    else:
+        broad = {"type": "normal", "loc": 0.5 * (x[0] + x[-1]), "scale": 0.5 * (x[-1] - x[0])}
+    return {"type": "mixture", "weights": [1.0 - w, w], "components": [spec, broad]}
+
+
 def density_from_strokes(strokes: Sequence[Sequence[tuple[float, float]]], width: float, height: float,
                          x_range: tuple[float, float] = (-6.0, 6.0), *, n: int = 201, smooth: float = 0.02,
                          ink: float = 0.0) -> dict:

@@ -108,10 +108,14 @@ if mode == "component table":
 else:
     from streamlit_drawable_canvas import st_canvas
 
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     x_lo = c1.number_input("x at the left edge", key="fit1d_draw_lo", step=1.0, format="%.2f")
     x_hi = c2.number_input("x at the right edge", key="fit1d_draw_hi", step=1.0, format="%.2f")
     smooth = c3.slider("smoothing (fraction of the width)", 0.0, 0.1, key="fit1d_draw_smooth", step=0.005)
+    seed("fit1d_draw_tails", sup.DEFAULT_TAILS)
+    tails = c4.slider("tails: weight of a broad Normal under the drawing", 0.0, 0.2, key="fit1d_draw_tails",
+                      step=0.005, help="A drawing is 0 outside its box, so reverse KL (and χ²(q‖p), α < 0) would be "
+                                       "+∞ for every model. A small broad component keeps them finite; 0 turns it off.")
     st.caption("Draw the density as one curve from left to right: its height above the bottom edge is p(x) "
                "up to a constant (it is smoothed and normalized). Columns you leave empty have density 0.")
     canvas = st_canvas(stroke_width=3, stroke_color="#222222", background_color="#ffffff", height=CANVAS_H,
@@ -135,6 +139,8 @@ else:
     else:
         ss[STATE_DRAWN] = drawn
         target_spec = drawn
+    if target_spec is not None and target_spec.get("type") == "grid":
+        target_spec = sup.with_tails(target_spec, tails)
     if target_spec is not None:
         st.plotly_chart(viz.target_preview(target_spec), width="stretch", key="fit1d_preview")
 

@@ -119,6 +119,10 @@ elif mode in ("paint a density (brush)", "click points (sample cloud)"):
     if mode.startswith("paint"):
         seed("fit2d_brush", 28)
         brush = c2.slider("brush size [pixels]", 5, 60, key="fit2d_brush")
+        seed("fit2d_tails", sup.DEFAULT_TAILS)
+        tails = c2.slider("tails: weight of a broad Normal under the painting", 0.0, 0.2, key="fit2d_tails",
+                          step=0.005, help="A painting is 0 outside its box, so reverse KL would be +∞ for every "
+                                           "model; a small broad component keeps it finite. 0 turns it off.")
         st.caption("Paint where the target should have mass: overlapping strokes add up (darker = more density). "
                    "The painting is smoothed and normalized into a density on a 48 × 48 grid.")
         canvas = st_canvas(stroke_width=brush, stroke_color="rgba(0, 0, 0, 0.35)", background_color="#ffffff",
@@ -126,7 +130,7 @@ elif mode in ("paint a density (brush)", "click points (sample cloud)"):
                            update_streamlit=True)
         store = BRUSHED
         try:
-            drawn = s2.density_from_brush(getattr(canvas, "image_data", None), box)
+            drawn = sup.with_tails(s2.density_from_brush(getattr(canvas, "image_data", None), box), tails)
         except s2.InputError as exc:
             drawn, err = None, exc
     else:

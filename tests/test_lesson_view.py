@@ -84,3 +84,27 @@ def test_local_optimum_is_marked_and_said():
     # the quick view (drawn first) has none of it, and says the optima apply
     quick = sup.fit1d_view(sc.to_json())
     assert quick["optima_apply"] and not quick["with_optima"] and not quick["optima_notes"]
+
+
+def test_a_drawn_target_with_tails_gives_a_finite_reverse_kl_that_moves():
+    """A drawing is 0 outside its box: reverse KL was +∞ from step 0 and its curve never moved.
+    With the default tails it is finite and decreases; with tails 0 it is still +∞ (and says why)."""
+    import numpy as np
+
+    from divlab import app_support_2d as s2
+
+    strokes = [[(x, 100 + 60 * np.sin(x / 40)) for x in range(50, 600, 5)]]
+    spec = sup.density_from_strokes(strokes, 640, 220, (-6.0, 6.0))
+    r = dl.fit(dl.from_spec(sup.with_tails(spec)), family="normal", divergence="reverse_kl", steps=150,
+               init={"loc": -2.0, "scale": 1.0})
+    assert np.isfinite(r.losses).all() and r.final_loss < 0.5 * r.losses[0]
+    r0 = dl.fit(dl.from_spec(sup.with_tails(spec, 0.0)), family="normal", divergence="reverse_kl", steps=20,
+                init={"loc": -2.0, "scale": 1.0})
+    assert r0.diverged and "no" in r0.status
+    img = np.full((300, 300, 4), 255, dtype=np.uint8)
+    img[100:200, 80:220, :3] = 0
+    painted = sup.with_tails(s2.density_from_brush(img, ((-4.0, 4.0), (-4.0, 4.0))))
+    r2 = dl.fit(dl.from_spec(painted), family="mvn", divergence="reverse_kl", steps=60)
+    assert np.isfinite(r2.losses).all() and r2.final_loss < r2.losses[0]
+    with pytest.raises(ValueError, match="tail weight"):
+        sup.with_tails(spec, 1.5)
