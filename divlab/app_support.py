@@ -1023,6 +1023,17 @@ def target_1d(sc: Scenario) -> Distribution:
     return d
 
 
+def cannot_show(st, state, message: str, page: str) -> None:
+    """A scenario this page cannot show: the reason (``st.error``, saying where it belongs) and a
+    way back, a button that loads the default 1D lesson (the scenario stays as it is until then,
+    so the other pages keep it). ``st`` is the page's streamlit module (divlab never imports it)."""
+    st.error(message)
+    if st.button("Load the default 1D lesson here", key=f"{page}_way_back_btn",
+                 help="Replaces the current scenario with the two-equal-modes lesson (the share link changes too)."):
+        set_scenario(state, default_scenario(), "lesson")
+        st.rerun()
+
+
 def race_view(scenario_json: str) -> dict:
     """Race: every divergence of the scenario fitted from the same start, small multiples."""
     from . import viz

@@ -353,7 +353,8 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--preset", metavar="NAME", help="a preset id (see `divlab presets`)")
     src.add_argument("--scenario", metavar="FILE", help="a scenario JSON file")
     f.add_argument("--divergence", metavar="KEYS", help="comma-separated divergence keys replacing the scenario's (with default parameters)")
-    f.add_argument("--steps", metavar="N", type=int, help="optimizer steps (1..5000), replacing the scenario's")
+    f.add_argument("--steps", metavar="N", type=int, help="optimizer steps (1..DIVLAB_MAX_STEPS, default limit 2000), replacing "
+                                                        "the scenario's")
     f.add_argument("--out", metavar="FILE", help="write the run: FILE.html | .gif | .png | .csv | .json")
     f.add_argument("--quiet", action="store_true", help="no progress bar, only the result table")
     c = sub.add_parser("compare", help="every applicable divergence between two distributions", formatter_class=fmt,
@@ -392,8 +393,8 @@ def main(argv=None) -> int:
         if args.command == "compare":
             if args.samples < 2 or args.samples > 100_000:
                 raise ValueError(f"--samples {args.samples}: must be in [2, 100000]")
-            if args.seed < 0:
-                raise ValueError(f"--seed {args.seed}: must be >= 0")
+            if not 0 <= args.seed < 2**63:
+                raise ValueError(f"--seed {args.seed}: must be an integer in [0, 2**63 - 1]")
             return _cmd_compare(args, out, err)
         raise _UsageError(f"unknown command {args.command!r}")  # pragma: no cover - argparse checks choices
     except SystemExit as exc:  # --help, --version

@@ -151,11 +151,15 @@ ESTIMATORS = ("auto", "quadrature", "mc", "samples")
 SAMPLE_FITTABLE = ("sinkhorn", "mmd", "energy", "wasserstein", "sliced_wasserstein")
 
 _LIMIT = 1e6
+#: the smallest scale a distribution accepts (divlab.distributions.base.MIN_SCALE)
+_MIN_SCALE = 1e-9
+#: ... and the smallest relative to the location's distance from 0 (base.REL_SCALE)
+_REL_SCALE = 1e-10
 _RANGES = {  # flat parameter name (without its component index) -> (low, high, low_open, high_open)
     "loc": (-_LIMIT, _LIMIT, False, False), "loc_x": (-_LIMIT, _LIMIT, False, False),
-    "loc_y": (-_LIMIT, _LIMIT, False, False), "scale": (0.0, _LIMIT, True, False),
-    "scale_x": (0.0, _LIMIT, True, False), "scale_y": (0.0, _LIMIT, True, False),
-    "corr": (-1.0, 1.0, True, True), "df": (0.0, 1000.0, True, False), "w": (0.0, _LIMIT, True, False),
+    "loc_y": (-_LIMIT, _LIMIT, False, False), "scale": (_MIN_SCALE, _LIMIT, False, False),
+    "scale_x": (_MIN_SCALE, _LIMIT, False, False), "scale_y": (_MIN_SCALE, _LIMIT, False, False),
+    "corr": (-1.0, 1.0, True, True), "df": (1e-3, 1000.0, False, False), "w": (0.0, _LIMIT, True, False),
 }
 
 
@@ -217,6 +221,12 @@ class ModelSpec(BaseModel):
             if not math.isfinite(value) or (value <= lo if lo_open else value < lo) or (value >= hi if hi_open else value > hi):
                 rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
                 raise ValueError(f".init.{name}: must be in {rng} (got {value!r})")
+        for name, value in self.init.items():  # the distributions' relative rule: scale >= 1e-10·|loc|
+            loc = self.init.get(name.replace("scale", "loc", 1)) if name.startswith("scale") else None
+            if isinstance(loc, (int, float)) and value < _REL_SCALE * abs(loc):
+                raise ValueError(f".init.{name}: must be >= 1e-10·|{name.replace('scale', 'loc', 1)}| = "
+                                 f"{_REL_SCALE * abs(loc):g} here (float64 cannot resolve a narrower bump this far "
+                                 f"from 0; got {value!r})")
         return self
 
     def check_names(self, dim: int) -> None:
@@ -304,7 +314,19 @@ class OptimizerSpec(BaseModel):
     model_config = _STRICT
     name: Literal["adam", "sgd", "lbfgs"] = "adam"
     lr: float = Field(default=0.05, gt=0, le=10)
-    steps: int = Field(default=300, ge=1, le=5000)
+    #: at most this server's limit (``DIVLAB_MAX_STEPS``, read when a scenario is validated), so a
+    #: link or a file never asks for more than the steps control can
+    steps: int = Field(default=300, ge=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_within_limit(cls, v: int) -> int:
+        from . import limits
+
+        cap = limits.value("steps")
+        if v > cap:
+            raise ValueError(f"must be <= {cap} (this server's limit, {limits.LIMITS['steps'].env}; got {v})")
+        return v
 
 
 class ViewSpec(BaseModel):

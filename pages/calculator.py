@@ -73,7 +73,7 @@ else:
         sup.target_1d(sc)
     except ValueError as exc:
         p_spec, p_err = None, str(exc)
-        st.error(p_err)
+        sup.cannot_show(st, ss, p_err + " Or choose 'one distribution' above.", "calc")
 q_spec, q_err = one("q", "model q")
 slow = st.checkbox("include Sinkhorn (slow: minutes on a busy CPU)", key="calc_slow")
 

@@ -34,7 +34,7 @@ sc = ss.get(sup.SCENARIO_KEY) or sup.default_scenario()
 if sup.needs_seed(ss, "fam") or "fam_key" not in ss:
     keys = [d.key for d in sc.divergences if d.key in sup.FAMILY_SWEEPS]
     ss["fam_key"] = keys[0] if keys else "alpha"
-    ss["fam_steps"] = min(int(sc.optimizer.steps), 300)
+    ss["fam_steps"] = min(max(int(sc.optimizer.steps), 20), 300)  # within the slider's range (20..1000)
 
 st.title("Families")
 st.caption("A divergence with a parameter is a continuum between behaviours. The sweep fits the model q for every "
@@ -43,7 +43,7 @@ st.caption("A divergence with a parameter is a continuum between behaviours. The
 try:
     target = sup.target_1d(sc)
 except ValueError as exc:
-    st.error(str(exc))
+    sup.cannot_show(st, ss, str(exc), "fam")
     st.stop()
 
 names = {"alpha": "α-divergence (Amari): α → 0 reverse KL, α → 1 forward KL",

@@ -56,7 +56,7 @@ else:
     try:
         sup.target_1d(sc)
     except ValueError as exc:
-        st.error(str(exc))
+        sup.cannot_show(st, ss, str(exc), "land")
         st.stop()
 ss.setdefault("land_restarts", 12)
 restarts = int(st.slider("starts (fits from random points)", 4, 32, key="land_restarts", step=4))

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from divlab import app_support as sup
-from divlab import viz
+from divlab import limits, viz
 
 # A deep link (e.g. /fit_1d?s=...) that is the server's first request runs this file directly
 # (Streamlit's pages/-directory mode, before app.py ever called st.navigation): hand it to app.py,
@@ -40,12 +40,13 @@ st.caption("One target p, one starting model q, up to six divergences: each pane
 try:
     target = sup.target_1d(sc)
 except ValueError as exc:
-    st.error(str(exc))
+    sup.cannot_show(st, ss, str(exc), "race")
     st.stop()
 
 chosen = st.multiselect("divergences (up to 6)", list(specs), key="race_divs", max_selections=sup.MAX_FITS,
                         format_func=lambda k: f"{specs[k].name}: {specs[k].behaviour}")
-steps = int(st.slider("steps", 10, 2000, key="race_steps", step=10))
+# the range is the schema's: 1 up to this server's limit (a scenario never holds more)
+steps = int(st.slider("steps", 1, int(limits.value("steps")), key="race_steps", step=1))
 st.caption("Parameters (α, λ, q) are the scenario's where it sets them, otherwise the defaults; change them on Fit 1D.")
 
 new_sc, error = None, None

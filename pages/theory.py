@@ -61,16 +61,23 @@ st.subheader("h along x for the current target p and a model q")
 try:
     target = sup.target_1d(sc)
 except ValueError as exc:
-    st.error(str(exc))
+    sup.cannot_show(st, ss, str(exc), "theory")
     st.stop()
 c1, c2 = st.columns(2)
 q_loc = c1.number_input("model q: loc", key="theory_q_loc", step=0.5, format="%.3f")
 q_scale = c2.number_input("model q: scale", key="theory_q_scale", step=0.1, format="%.3f")
-if not q_scale > 0:
-    st.error(f"model q: scale must be > 0, got {q_scale:g} (showing the scenario's start instead)")
+try:
+    model = Normal(float(q_loc), float(q_scale))
+except ValueError as exc:
+    st.error(f"model q: {'scale must be > 0, got ' + format(q_scale, 'g') if not q_scale > 0 else exc} "
+             "(showing the scenario's start instead)")
     init = sup.init_of(sc)
     q_loc, q_scale = float(init.get("loc", 0.0)), float(init.get("scale", 1.0))
-model = Normal(float(q_loc), float(q_scale))
+    try:
+        model = Normal(q_loc, q_scale)
+    except ValueError:  # a start the density pages cannot draw either: the standard Normal
+        q_loc, q_scale = 0.0, 1.0
+        model = Normal(q_loc, q_scale)
 box = target.bounds().detach().cpu().numpy()
 x = np.linspace(min(float(box[0, 0]), q_loc - 4 * q_scale), max(float(box[0, 1]), q_loc + 4 * q_scale), 400)
 weights = sup.h_along_x(target, model, keys, x)

@@ -69,7 +69,11 @@ class FitResult:
     def model(self, step: int = -1) -> Distribution:
         """The fitted model (or the model at trajectory index ``step``), for every family."""
         if self.family == "normal":
-            return Normal(float(self.trajectory["loc"][step]), float(self.trajectory["scale"][step]))
+            loc, scale = float(self.trajectory["loc"][step]), float(self.trajectory["scale"][step])
+            # a fitted model may sit past the bounds an input must respect (a scale that collapsed
+            # below 1e-9): it is drawn as it is; only a non-finite or non-positive value is refused
+            ok = math.isfinite(loc) and math.isfinite(scale) and scale > 0
+            return Normal(loc, scale, validate=not ok)
         from .families import make_family
 
         dim = 2 if ("loc_x" in self.trajectory or "loc_x1" in self.trajectory) else 1
