@@ -925,6 +925,22 @@ def fit1d_view(scenario_json: str, callback=None, with_optima: bool = False) -> 
             "optima_apply": with_optima or all(r.family == "normal" for r in results)}
 
 
+#: live mode (Fit 1D refits on every edit, no Run) only for scenarios this cheap
+LIVE_MAX_STEPS = 600
+LIVE_MAX_FITS = 3
+
+
+def live_ok(sc: Scenario) -> bool:
+    """Whether Fit 1D may refit ``sc`` on every edit: a Normal model, quadrature (or auto), at most
+    :data:`LIVE_MAX_FITS` fits of at most :data:`LIVE_MAX_STEPS` steps (a few tenths of a second)."""
+    try:
+        return (sc.model.family == "normal" and len(sc.divergences) <= LIVE_MAX_FITS
+                and int(sc.optimizer.steps) <= LIVE_MAX_STEPS and getattr(sc, "estimator", "auto") in ("auto", "quadrature")
+                and all(d.key in {s.key for s in fittable_specs()} for d in sc.divergences))
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
 def fit1d_optima_view(scenario_json: str) -> dict:
     """:func:`fit1d_view` with the optima. It runs the scenario's fits again (deterministic: the
     same trajectories as the view already drawn) and the optima's batch; the page caches it."""

@@ -208,8 +208,14 @@ if target_spec is not None and choice_error is None:
         if new_sc != sc:
             sup.update_scenario(ss, new_sc)
 
-run = st.button("Run", type="primary", key="fit1d_run_btn")
-if run or ss.pop("fit1d_autorun", False):
+c_run, c_live = st.columns([1, 4])
+run = c_run.button("Run", type="primary", key="fit1d_run_btn")
+seed("fit1d_live", True)
+live = c_live.toggle("Live: refit as you edit the target or the start (cheap scenarios: up to "
+                     f"{sup.LIVE_MAX_STEPS} steps, {sup.LIVE_MAX_FITS} fits, quadrature)", key="fit1d_live")
+live_now = bool(live and new_sc is not None and sup.live_ok(new_sc) and target_error is None and choice_error is None
+                and (ss.get(STATE_LAST) or {}).get("scenario") != new_sc.to_json())
+if run or ss.pop("fit1d_autorun", False) or live_now:
     if target_error is not None:
         st.error("Fix the target before running (the last good result stays below).")
     elif choice_error is not None:

@@ -48,7 +48,8 @@ def test_app_loads_home():
 
 def test_fit1d_defaults_run_shows_chart_and_table():
     at = fit1d()
-    assert not at.get("plotly_chart")  # nothing before Run
+    # live mode (on by default for cheap scenarios): the chart is there before any Run
+    assert len(at.get("plotly_chart")) == 1
     assert [n.label for n in at.number_input][2] == "steps"
     click_run(at)
     assert len(at.get("plotly_chart")) == 1
@@ -98,3 +99,20 @@ def test_fit1d_bad_row_shows_error_and_keeps_last_chart():
     assert any("scale" in e.value for e in at.error)
     assert len(at.get("plotly_chart")) == 1
     assert results_table(at).equals(good)
+
+
+def test_fit1d_live_mode_refits_when_the_start_moves_without_run():
+    """Live mode: changing the start of q redraws the fits with no Run; switched off, it does not."""
+    at = fit1d()
+    before = at.session_state["fit1d_last"]["scenario"]
+    at.number_input[0].set_value(0.5).run()  # initial loc (the default start is 1.5)
+    assert not at.exception
+    after = at.session_state["fit1d_last"]["scenario"]
+    import json
+
+    assert after != before and json.loads(after)["model"]["init"]["loc"] == 0.5  # refitted from the new start
+    at.toggle(key="fit1d_live").set_value(False).run()
+    at.number_input[0].set_value(-1.0).run()
+    assert at.session_state["fit1d_last"]["scenario"] == after  # not refitted until Run
+    click_run(at)
+    assert at.session_state["fit1d_last"]["scenario"] != after
