@@ -566,7 +566,7 @@ def _flow_loss_key(name: str) -> str:
     return "energy" if low.startswith("energy") else low
 
 
-def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: int = 150, seed: int = 0,
+def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: int = 100, seed: int = 0,
                start: tuple[float, float] | None = None) -> dict:
     """Run each flow of ``flows`` on the target (a spec as JSON text) with the same ``n``
     particles, ``steps`` and ``seed``; return the side-by-side animation and one table row per

@@ -37,7 +37,7 @@ if sc2d is not None and fresh:
     ss["flows_target_mode"] = "the scenario's target"
     ss["flows_autorun"] = ss.get("scenario_source", "default") != "default"
 for k, v in {"flows_target_mode": "named shape", "flows_shape": "three blobs", "flows_which": list(s2.FLOW_KEYS),
-             "flows_n": 150, "flows_steps": 150, "flows_seed": 0, "flows_start_x": -4.0, "flows_start_y": -3.0,
+             "flows_n": 150, "flows_steps": 100, "flows_seed": 0, "flows_start_x": -4.0, "flows_start_y": -3.0,
              "flows_from_default": False}.items():
     seed(k, v)
 

@@ -63,8 +63,136 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: str, bandwidth: floa
     raise ValueError(f"mmd(kernel={kernel!r}): kernel must be one of {', '.join(KERNELS)}")
 
 
-def mmd2(x, a, y, b, kernel: str, bandwidth: float, statistic: str = "unbiased"):
+#: entries of one row block of the blockwise kernel sums
+BLOCK_ENTRIES = 1 << 20
+
+
+def _pair_sums(x, z, w, kernel, h, need_grad):
+    """Blockwise over the rows of x (n, d) against z (m, d) with weights w (m,): K w (n,) and, for
+    the gradient in x, Σ_j w_j k'_ij (n,) and Σ_j w_j k'_ij z_j (n, d), where
+    ∂k(x_i, z_j)/∂x_i = k'_ij (x_i − z_j). Memory: block × m."""
+    n, m = x.shape[0], z.shape[0]
+    block = max(1, BLOCK_ENTRIES // max(m, 1))
+    Kw = x.new_empty(n)
+    G1 = x.new_empty(n) if need_grad else None
+    G2 = x.new_empty(n, x.shape[1]) if need_grad else None
+    for s in range(0, n, block):
+        e = min(n, s + block)
+        d2 = sqdist(x[s:e], z)
+        if kernel == "gaussian":
+            K = d2.mul_(-1.0 / (2 * h * h)).exp_()
+            Kp = K * (-1.0 / (h * h)) if need_grad else None
+        elif kernel == "imq":
+            K = d2.mul_(1.0 / (h * h)).add_(1.0).rsqrt_()
+            Kp = K * K * K * (-1.0 / (h * h)) if need_grad else None
+        elif kernel == "energy":
+            r = d2.sqrt_()
+            if need_grad:
+                Kp = torch.where(r > 0, -1.0 / torch.where(r > 0, r, torch.ones_like(r)), torch.zeros_like(r))
+            K = r.neg_()
+        else:
+            raise ValueError(f"mmd(kernel={kernel!r}): kernel must be one of {', '.join(KERNELS)}")
+        Kw[s:e] = K @ w
+        if need_grad:
+            G1[s:e] = Kp @ w
+            G2[s:e] = Kp @ (w[:, None] * z)
+    return Kw, G1, G2
+
+
+_DIAG = {"gaussian": 1.0, "imq": 1.0, "energy": 0.0}
+
+
+class _MMD2(torch.autograd.Function):
+    """MMD² between weighted clouds from blockwise kernel sums, with its gradient in the points
+    and the weights written out (no autograd graph over n × m kernel matrices)."""
+
+    @staticmethod
+    def forward(ctx, x, a, y, b, kernel, h, statistic, box):
+        need = any(ctx.needs_input_grad[:4])
+        Kxx_a, G1xx, G2xx = _pair_sums(x, x, a, kernel, h, need)
+        Kyy_b, G1yy, G2yy = _pair_sums(y, y, b, kernel, h, need)
+        Kxy_b, G1xy, G2xy = _pair_sums(x, y, b, kernel, h, need)
+        Kyx_a, G1yx, G2yx = _pair_sums(y, x, a, kernel, h, need)
+        dk = _DIAG[kernel]
+        parts = []
+        for w, Kw in ((a, Kxx_a), (b, Kyy_b)):
+            full = w @ Kw
+            s2 = (w * w).sum()
+            unb = statistic != "biased" and float(1 - s2) > 0
+            parts.append((full, s2, unb, Kw))
+        value = x.new_zeros(())
+        for full, s2, unb, _ in parts:
+            value = value + ((full - s2 * dk) / (1 - s2) if unb else full)
+        value = value - 2 * (a @ Kxy_b)
+        # first-order standard error (Hoeffding projections, leave-one-out in the own sample)
+        se = 0.0
+        for w, Kw, Kc, size in ((a, Kxx_a, Kxy_b, x.shape[0]), (b, Kyy_b, Kyx_a, y.shape[0])):
+            if size < 2:
+                continue
+            rest = (w.sum() - w).clamp_min(torch.finfo(w.dtype).tiny)
+            h1 = (Kw - dk * w) / rest - Kc
+            mean = (w * h1).sum()
+            var = (w * (h1 - mean) ** 2).sum()
+            se += 4 * float(var) * float((w * w).sum())
+        box["stderr"] = math.sqrt(se)
+        if need:
+            ctx.save_for_backward(x, a, y, b, G1xx, G2xx, G1yy, G2yy, G1xy, G2xy, G1yx, G2yx, Kxx_a, Kyy_b,
+                                  Kxy_b, Kyx_a)
+            ctx.meta = [(float(full), float(s2), unb) for full, s2, unb, _ in parts]
+            ctx.dk = dk
+        return value
+
+    @staticmethod
+    def backward(ctx, gv):
+        (x, a, y, b, G1xx, G2xx, G1yy, G2yy, G1xy, G2xy, G1yx, G2yx, Kxx_a, Kyy_b, Kxy_b,
+         Kyx_a) = ctx.saved_tensors
+        (fa, sa, ua), (fb, sb, ub) = ctx.meta
+        ca = 1.0 / (1 - sa) if ua else 1.0
+        cb = 1.0 / (1 - sb) if ub else 1.0
+        dk = ctx.dk
+        gx = gy = ga = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = gv * (2 * ca * a[:, None] * (x * G1xx[:, None] - G2xx)
+                       - 2 * a[:, None] * (x * G1xy[:, None] - G2xy))
+        if ctx.needs_input_grad[2]:
+            gy = gv * (2 * cb * b[:, None] * (y * G1yy[:, None] - G2yy)
+                       - 2 * b[:, None] * (y * G1yx[:, None] - G2yx))
+
+        def wgrad(w, Kw, full, s2, unb, c, Kc):
+            if unb:
+                g = (2 * Kw - 2 * w * dk) * c + (full - s2 * dk) * 2 * w * c * c
+            else:
+                g = 2 * Kw
+            return g - 2 * Kc
+
+        if ctx.needs_input_grad[1]:
+            ga = gv * wgrad(a, Kxx_a, fa, sa, ua, ca, Kxy_b)
+        if ctx.needs_input_grad[3]:
+            gb = gv * wgrad(b, Kyy_b, fb, sb, ub, cb, Kyx_a)
+        return gx, ga, gy, gb, None, None, None, None
+
+
+def mmd2(x, a, y, b, kernel: str, bandwidth, statistic: str = "unbiased"):
     """MMD² between weighted clouds and its first-order standard error. Returns (value, stderr).
+
+    Unbiased with weights: Σ_{i≠j} a_i a_j K_ij / (1 − Σ a_i²) (the U-statistic for uniform
+    weights); needs at least 2 points per cloud, else falls back to the biased form.
+    Kernel sums run over blocks of rows (memory O(block × n), not n²) and the gradient in the
+    points and weights is written out from the same sums (∂k(x, z)/∂x = k'(x − z)); a bandwidth
+    that requires grad uses dense matrices and autograd instead.
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"mmd(kernel={kernel!r}): kernel must be one of {', '.join(KERNELS)}")
+    if isinstance(bandwidth, torch.Tensor) and bandwidth.requires_grad:
+        return _mmd2_dense(x, a, y, b, kernel, bandwidth, statistic)
+    box: dict = {}
+    value = _MMD2.apply(x, a, y, b, kernel, float(bandwidth), statistic, box)
+    return value, box["stderr"]
+
+
+def _mmd2_dense(x, a, y, b, kernel: str, bandwidth: float, statistic: str = "unbiased"):
+    """MMD² by dense kernel matrices and autograd (used when the bandwidth itself needs a
+    gradient). Returns (value, stderr).
 
     Unbiased with weights: Σ_{i≠j} a_i a_j K_ij / (1 − Σ a_i²) (the U-statistic for uniform
     weights); needs at least 2 points per cloud, else falls back to the biased form.

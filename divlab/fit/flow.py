@@ -267,44 +267,57 @@ def relaxed_potentials(C, la, lb, eps, *, tol=1e-6, max_iter=1000, scaling=0.5, 
     solve (a warm start, no ε-scaling). Returns (f, g, iterations, marginal_error, status),
     the ``solved`` layout of :func:`transport.ot_eps`.
     """
-    a = la.exp()
+    from ..divergences import ot_solver as S
+
+    a, b = la.exp(), lb.exp()
+    T_xy = lambda e, h: softmin(e, C, h)  # noqa: E731
+    T_yx = lambda e, h: softmin(e, C.T, h)  # noqa: E731
+    buf = torch.empty_like(C)
+    iters = 0
     if init is not None:
         # the target's potential g sits on fixed points and is still good; the particles' f is
         # stale where they moved, so restart f from g (its c-transform at the new positions)
-        f = softmin(eps, C, lb + init[1] / eps)
-        sched = [eps]
+        g = init[1]
+        f = softmin(eps, C, lb + g / eps)
     else:
         sched = eps_schedule(float(C.max()) if C.numel() else 0.0, eps, scaling)
         f = softmin(sched[0], C, lb)
-    iters = 0
-    for e in sched[:-1]:
-        for _ in range(inner):
-            g = softmin(e, C.T, la + f / e)
-            f = softmin(e, C, lb + g / e)
-            iters += 1
-    err, prev, status = math.inf, math.inf, "max_iter"
-    g = softmin(eps, C.T, la + f / eps) if init is None else init[1]
-    w = 1.0
+        g = softmin(sched[0], C.T, la + f / sched[0])
+        for e in sched[:-1]:
+            f, g, it, _, _ = S._scaling_ab(C, la, lb, e, f, g, 0.0, inner, T_xy, T_yx, buf)
+            iters += it
+        g = softmin(eps, C.T, la + f / eps)
+    # final ε, in the stabilized scaling domain: f = f0 + ε log u, g = g0 + ε log v
+    tau = S.ABSORB.get(C.dtype, 10.0)
+    P = S._plan(C, la, lb, f, g, eps, buf)
+    u, v = torch.ones_like(a), torch.ones_like(b)
+    err, prev, status, w = math.inf, math.inf, "max_iter", 1.0
     for _ in range(max_iter):
-        g_hat = softmin(eps, C.T, la + f / eps)
-        g_new = g + w * (g_hat - g)
-        f_hat = softmin(eps, C, lb + g_new / eps)
-        # marginals of π(f, g_new): rows a_i exp((f_i − f̂_i)/ε), columns b_j exp((g_new_j − ĝ_j)/ε)
-        err = float((a * torch.expm1((f - f_hat) / eps).abs()).sum()
-                    + (lb.exp() * torch.expm1((g_new - g_hat) / eps).abs()).sum())
+        Ptu = P.T @ u
+        v_hat = b / Ptu
+        v_new = v * (v_hat / v) ** w if w != 1.0 else v_hat
+        Pv = P @ v_new
+        u_hat = a / Pv
+        # marginals of π(f, g_new): rows u·(P v_new), columns v_new·(Pᵀu)
+        err = float((u * Pv - a).abs().sum() + (v_new * Ptu - b).abs().sum())
         iters += 1
-        g = g_new
+        v = v_new
         if not math.isfinite(err):
             status = "diverged: non-finite potentials"
-            f = f_hat
+            u = u_hat
             break
         if err < tol:
             status = "converged"
-            f = f_hat
+            u = u_hat
             break
         w = relax if (err < 1e-2 and err < prev) else 1.0
-        f = f + w * (f_hat - f)
+        u = u * (u_hat / u) ** w if w != 1.0 else u_hat
         prev = err
+        if iters % 16 == 0 and (float(u.log().abs().max()) > tau or float(v.log().abs().max()) > tau):
+            f, g = f + eps * u.log(), g + eps * v.log()
+            P = S._plan(C, la, lb, f, g, eps, buf)
+            u, v = torch.ones_like(a), torch.ones_like(b)
+    f, g = f + eps * u.log(), g + eps * v.log()
     return f, g, iters, err, status
 
 
