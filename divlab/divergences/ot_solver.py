@@ -448,7 +448,7 @@ class _ImplicitPotentials(torch.autograd.Function):
             w = torch.cat([Pr, Pc]) * z
         wf, wg = w[:n], w[n:]
         with torch.enable_grad():
-            xs = [t.detach().requires_grad_(t.requires_grad or True) for t in (x, a, y, b, eps)]
+            xs = [t.detach().requires_grad_(True) for t in (x, a, y, b, eps)]
             rf, rg = _residual(*xs, f.detach(), g.detach())
             grads = torch.autograd.grad((rf, rg), xs, grad_outputs=(-wf, -wg), allow_unused=True)
         if ctx.info is not None:
@@ -493,8 +493,10 @@ def implicit_potentials(x, a, y, b, eps, f, g, *, solver="auto", info=None):
     contracts with ∂F/∂θ by autograd on the residual (dense n × m). J is singular along the
     common shift f + t, g − t (a convention); the backward removes that component, so gradients
     of gauge-invariant outputs (the value, the plan, f_i + g_j, the entropic map) are exact at
-    convergence and the potentials' own gradients are those of the gauge ⟨1, f⟩ = ⟨1, g⟩·… chosen
-    by the minimal-norm solution; compare potentials only through gauge-invariant combinations.
+    convergence. The potentials' own gradients carry an arbitrary shift (t, −t) along that
+    kernel: use them through gauge-invariant combinations such as f_i + g_j or f − c,
+    c = (⟨a, f⟩ − ⟨b, g⟩)/2 (tests/test_sinkhorn_gradients.py). Gradients in the weights are
+    meaningful along mass-preserving directions (Σδa = 0), where the problem stays balanced.
     """
     eps_t = _eps_tensor(eps, x)
     return _ImplicitPotentials.apply(x, a, y, b, eps_t, f.detach(), g.detach(), solver, info)
