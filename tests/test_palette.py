@@ -70,3 +70,27 @@ def test_every_log_axis_is_labelled_with_plain_numbers():
             for t in text:
                 v = float(t)  # a plain number, parseable as written
                 assert math.isfinite(v) and v > 0 and not t.endswith(("p", "µ", "n", "m", "k"))
+
+
+def test_every_2d_animation_carries_the_target_under_every_panel():
+    """The target is a layout image under each panel (plotly drops unlisted contour traces while
+    playing), so it is there in every frame; Fit 1D's target trace is a scatter, which stays."""
+    import divlab as dl
+    from divlab import viz
+
+    t = dl.Banana()
+    res = dl.fit(t, family="mvn", divergence=["kl", "reverse_kl"], steps=30)
+    for fig in (viz.fit2d_animation(t, res, n_frames=10), viz.fit2d_small_multiples(t, res, n_frames=10)):
+        panels = {(tr.xaxis or "x", tr.yaxis or "y") for tr in fig.data if str(tr.name or "").startswith("target p")}
+        imgs = {(im.xref, im.yref) for im in fig.layout.images}
+        assert panels and panels <= imgs, (panels, imgs)
+        assert all(im.source.startswith("data:image/png;base64,") for im in fig.layout.images)
+        assert [b.label for b in fig.layout.updatemenus[0].buttons][:3] == ["▶ Play", "▶ ½×", "▶ 2×"]
+    flows = [dl.flow(t, "mmd", n=40, steps=10, seed=0), dl.flow(t, "svgd", n=40, steps=10, seed=0)]
+    fig = viz.flow_animation(t, flows)
+    panels = {(tr.xaxis or "x", tr.yaxis or "y") for tr in fig.data if str(tr.name or "").startswith("target p")}
+    assert panels and panels <= {(im.xref, im.yref) for im in fig.layout.images}
+    p = dl.Mixture([dl.Normal(-3.0, 1.0), dl.Normal(3.0, 1.0)])
+    r1 = dl.fit(p, family="normal", divergence="kl", steps=30)
+    fig = viz.fit_animation(p, [r1], n_frames=10)
+    assert fig.data[0].name == "target p" and all(0 not in fr.traces for fr in fig.frames)

@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 import divlab as dl
+from divlab.viz import frame_steps
 from divlab.fit import FitResult
 from divlab.viz.fit2d import (LOG_RANGE, ellipse, fit2d_animation, fit2d_small_multiples, gaussian_parts,
                               log_density_grid, target_contour, target_figure2d, xy_grid)
@@ -137,9 +138,11 @@ def test_fit2d_animation_frames_traces_and_ellipses():
     R = 2
     assert len(fig.data) == 1 + 3 * R + R + R
     assert fig.data[0].type == "contour" and fig.data[0].name == "target p (log p)"
-    assert [f.name for f in fig.frames] == ["0", "4", "8", "12", "16", "20"]
+    names = [f.name for f in fig.frames]  # paced where the parameters move (viz.frame_steps)
+    assert names[0] == "0" and names[-1] == "20" and len(names) == 6
+    assert [int(n) for n in names] == frame_steps([a, b], 6)
     assert len(fig.layout.sliders[0].steps) == 6
-    assert [bt.label for bt in fig.layout.updatemenus[0].buttons] == ["▶ Play", "⏸ Pause"]
+    assert [bt.label for bt in fig.layout.updatemenus[0].buttons] == ["▶ Play", "▶ ½×", "▶ 2×", "⏸ Pause"]
     for f in fig.frames:
         s = int(f.name)
         assert list(f.traces) == [1, 2, 3, 4, 5, 6, 9, 10]

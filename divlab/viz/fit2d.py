@@ -22,7 +22,7 @@ from plotly.subplots import make_subplots
 from ..distributions import Distribution, Empirical, Mixture
 from ..divergences.registry import get as get_spec
 from ..divergences.registry import unit_suffix, with_unit
-from .fit1d import _check_results, _finite_or_none, _log_y, _styles, color_for, frame_steps, loss_title
+from .fit1d import SPEEDS, _check_results, _finite_or_none, _log_y, _styles, color_for, frame_steps, loss_title, step_labels
 from .layout import animation_frame, animation_layout, legible
 
 __all__ = ["unit", "xy_grid", "log_density_grid", "ellipse", "gaussian_parts", "target_contour", "target_figure2d",
@@ -44,7 +44,7 @@ def _loss_axis(results) -> str:
 
 
 #: milliseconds per frame when playing
-FRAME_MS = 80
+FRAME_MS = 100  # as Fit 1D: 60 frames play in 6 s; ▶ ½× and ▶ 2× beside Play
 
 
 def _np(t) -> np.ndarray:
@@ -189,6 +189,53 @@ def target_contour(target: Distribution, xs, ys, *, showscale: bool = True) -> g
         line={"width": 0.5, "color": "rgba(80, 80, 80, 0.4)"}, showscale=showscale,
         colorbar={"title": {"text": "log p [nats]", "side": "right"}, "len": 0.8, "thickness": 12},
         hovertemplate="x=%{x:.3g}, y=%{y:.3g}<br>log p=%{z:.4g} nats<extra>target p</extra>")
+
+
+def target_image_uri(target: Distribution, xs, ys) -> str | None:
+    """The target's log-density as a grey PNG (data URI) on the grid (xs, ys), in the colours of
+    :data:`TARGET_SCALE`; None for a point cloud. Used as a layout image under every panel of an
+    animation: plotly.js drops contour traces that a frame does not list while it plays, so the
+    target vanished during Play on Fit 2D and Flows; a layout image is not a trace and stays."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    if isinstance(target, Empirical) or not getattr(target, "has_density", True):
+        return None
+    z = log_density_grid(target, xs, ys)
+    finite = z[np.isfinite(z)]
+    if not finite.size:
+        return None
+    zmax = float(finite.max())
+    t = np.clip((np.where(np.isfinite(z), z, zmax - LOG_RANGE) - (zmax - LOG_RANGE)) / LOG_RANGE, 0.0, 1.0)
+    # TARGET_SCALE: 250 at 0, 200 at 0.5, 90 at 1 (piecewise linear)
+    grey = np.where(t < 0.5, 250 - 100 * t, 200 - 220 * (t - 0.5))
+    img = Image.fromarray(np.flipud(grey).astype(np.uint8), mode="L")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def add_target_images(fig: go.Figure, target: Distribution, xs, ys) -> go.Figure:
+    """A layout image of the target under each panel that has a target contour trace, and those
+    contours drawn as lines only (the image is their fill): the target stays on screen while the
+    animation plays. Returns ``fig``."""
+    uri = target_image_uri(target, xs, ys)
+    if uri is None:
+        return fig
+    dx, dy = (xs[1] - xs[0]) / 2 if len(xs) > 1 else 0.0, (ys[1] - ys[0]) / 2 if len(ys) > 1 else 0.0
+    images = list(fig.layout.images or [])
+    for tr in fig.data:
+        if isinstance(tr, go.Contour) and str(tr.name or "").startswith("target p"):
+            xa, ya = tr.xaxis or "x", tr.yaxis or "y"
+            images.append({"source": uri, "xref": xa, "yref": ya, "x": float(xs[0]) - dx, "y": float(ys[-1]) + dy,
+                           "sizex": float(xs[-1] - xs[0]) + 2 * dx, "sizey": float(ys[-1] - ys[0]) + 2 * dy,
+                           "sizing": "stretch", "layer": "below", "opacity": 1.0})
+            tr.contours.coloring = "lines"
+            tr.line = {"width": 0.6, "color": "rgba(80, 80, 80, 0.5)"}
+    fig.update_layout(images=images)
+    return fig
 
 
 def _ellipse_xy(parts, k: float) -> tuple[list, list]:
@@ -340,8 +387,8 @@ def fit2d_animation(target: Distribution, results, n_frames: int = 40, *, model_
     names = [d.name for d in fig.data if d.showlegend is not False and d.name]
     fig.update_layout(template="plotly_white",
                       **animation_layout([str(s) for s in steps], plot_height=380, frame_ms=FRAME_MS,
-                                         legend_names=names))
-    return legible(fig)
+                                         labels=step_labels(results, steps), speeds=SPEEDS, legend_names=names))
+    return legible(add_target_images(fig, target, xs, ys))
 
 
 def fit2d_small_multiples(target: Distribution, results, n_frames: int = 40, *, cols: int = 3,
@@ -385,5 +432,6 @@ def fit2d_small_multiples(target: Distribution, results, n_frames: int = 40, *, 
     names = [d.name for d in fig.data if d.showlegend is not False and d.name]
     fig.update_layout(template="plotly_white",
                       **animation_layout([str(s) for s in steps], plot_height=320 * nrow, frame_ms=FRAME_MS,
-                                         legend_names=names, axis_title=False, left=40))
-    return legible(fig)
+                                         labels=step_labels(results, steps), speeds=SPEEDS, legend_names=names,
+                                         axis_title=False, left=40))
+    return legible(add_target_images(fig, target, xs, ys))

@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from ..distributions import Distribution
 from .fit1d import _finite_or_none, color_for
-from .fit2d import FRAME_MS, N_XY, _check_2d, target_contour, xy_grid
+from .fit2d import FRAME_MS, N_XY, _check_2d, add_target_images, target_contour, xy_grid
 from .layout import animation_frame, animation_layout, legible
 
 __all__ = ["flow_animation", "flow_label", "FLOW_NAMES"]
@@ -158,7 +158,7 @@ def flow_animation(target: Distribution, flows, *, cols: int | None = None, show
     fig.update_layout(template="plotly_white",
                       **animation_layout(names, labels=labels_at, plot_height=330 * nrow + (200 if show_loss else 0),
                                          frame_ms=FRAME_MS, legend_names=legend, axis_title=show_loss, left=40))
-    return legible(fig)
+    return legible(add_target_images(fig, target, xs, ys))
 
 
 def _loss_marker(f, k: int, color: str, label: str, frame: bool = False):
