@@ -42,7 +42,7 @@ def _draw(target, results, step, title):
 
     from .export import _font
     from .viz.discrete import _pooled, _xlabels, top_outcomes
-    from .viz.fit1d import color_for
+    from .viz.palette import color_for
 
     p = target.probs.detach().cpu().double().numpy()
     idx = top_outcomes(p, TOP)

@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .fit1d import TARGET_COLOR, TARGET_FILL, color_for
+from .palette import TARGET_COLOR, TARGET_FILL, color_for, extra_colors
 
 __all__ = ["categorical_bars", "students_figure", "students_loss_figure", "frontier_figure", "estimator_figure", "categorical_thumbnail",
            "top_outcomes", "TOP"]
@@ -150,8 +150,8 @@ def frontier_figure(fr, height: int = 420) -> go.Figure:
                              customdata=np.asarray(fr.betas), hovertemplate="β=%{customdata:.3g}<br>KL=%{x:.4g} nats"
                                                                             "<br>reward=%{y:.4g}<extra></extra>"))
     for n, ke, kf, rw in zip(fr.ns, fr.bon_kl, fr.bon_formula, fr.bon_reward):
-        fig.add_trace(go.Scatter(x=[ke, kf], y=[rw, rw], mode="lines", line={"color": "#888", "dash": "dot", "width": 1},
-                                 showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=[ke, kf], y=[rw, rw], mode="lines", showlegend=False, hoverinfo="skip",
+                                 line={"color": color_for("kl"), "dash": "dot", "width": 1}))
     fig.add_trace(go.Scatter(x=fr.bon_kl, y=fr.bon_reward, mode="markers+text", name="best-of-n, exact KL",
                              text=[f"n={int(n)}" for n in fr.ns], textposition="bottom right",
                              marker={"color": color_for("kl"), "size": 9}))
@@ -169,7 +169,9 @@ def estimator_figure(zoo, labels=None, height: int = 440) -> go.Figure:
     against KL(π‖π_ref). Right: the expected gradient each gives as a loss (w.r.t. π's logits),
     exact (lines) and simulated (markers), against ∇KL(π‖π_ref) and ∇KL(π_ref‖π)."""
     keys = ("k1", "k2", "k3")
-    cols = {"k1": "#7f7f7f", "k2": color_for("reverse_kl"), "k3": color_for("kl")}
+    # k2 descends reverse KL and k3 forward KL: their colours; k1 (gradient 0) one of the palette's spares
+    # (grey is the target's alone)
+    cols = {"k1": extra_colors()[0], "k2": color_for("reverse_kl"), "k3": color_for("kl")}
     fig = make_subplots(rows=1, cols=2, column_widths=[0.35, 0.65], horizontal_spacing=0.12,
                         subplot_titles=("mean ± sd per sample [nats]", "expected gradient of the loss, per logit"))
     fig.add_trace(go.Bar(x=list(keys), y=[zoo.mean[k] for k in keys], name="exact mean",
