@@ -837,7 +837,7 @@ def _sliced_samples(p, q, *, n=None, seed=None, options=None, order=2, n_project
 
 
 # --------------------------------------------------------------------------- registry
-ORDER = Param("order", 2, choices=(1, 2), label="p (order)",
+ORDER = Param("order", 2, choices=(1, 2), label="order",
               description="order of the Wasserstein distance: W_1 (earth mover's) or W_2")
 
 register(DivergenceSpec(
