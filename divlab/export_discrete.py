@@ -71,7 +71,7 @@ def _draw(target, results, step, title):
         for j, (_, v, col) in enumerate(series):
             xa = x0 + i * slot + 0.1 * slot + j * bw
             d.rectangle([xa, y1 - (y1 - y0) * v[i] / ymax, xa + bw - 1, y1], fill=col)
-        d.text((x0 + i * slot + 2, y1 + 4 + 10 * (i % 2)), str(lab)[:8], fill="black", font=fs)
+        d.text((x0 + i * slot + 2, y1 + 4 + 10 * (i % 2)), str(lab)[:10], fill="black", font=fs)
     lx = x0
     for name, _, col in series:
         d.rectangle([lx, H - 30, lx + 12, H - 18], fill=col)
