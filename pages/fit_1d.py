@@ -241,8 +241,8 @@ else:
     if last.get("note"):
         st.caption(last["note"])
     box = chart_top if chart_top is not None else st.container()
-    chart = box.empty()
-    chart.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="fit1d_anim")
+    chart = box.container(key="fit1d_anim").empty()  # the key marks the chart's place for tests and styling
+    chart.plotly_chart(viz.for_display(last["figure"]), width="stretch")
     if last.get("optima_apply") and not last.get("with_optima") and not last.get("stopped"):
         # second step: each divergence's optima (dashed) and whether a fit is stuck at a local one
         try:
@@ -252,7 +252,7 @@ else:
             full = None
         if full is not None:
             last = ss[STATE_LAST] = full
-            chart.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="fit1d_anim_optima")
+            chart.plotly_chart(viz.for_display(last["figure"]), width="stretch")
     for line in last.get("optima_notes") or []:  # next to the chart: a fit stuck at a local optimum
         box.warning(line)
     st.subheader("Final fits")

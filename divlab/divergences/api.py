@@ -7,6 +7,7 @@ import math
 import torch
 
 from ..distributions import Distribution
+from ..distributions.base import check_seed
 from ..estimators.quadrature import Grid, make_grid
 from ..estimators.result import Estimate
 from ._util import wlogsumexp
@@ -125,6 +126,18 @@ def quadrature_estimate(spec: DivergenceSpec, p: Distribution, q: Distribution, 
                     error=err, n=grid.n, reason=reason, info=info)
 
 
+def _discrete_reason(key, p, q, params, value):
+    """Between Categoricals: the outcome behind an infinite exact sum (divlab.divergences.discrete)."""
+    try:
+        from .discrete import discrete_reason
+    except ImportError:  # pragma: no cover - discrete ships with divlab
+        return None
+    try:
+        return discrete_reason(key, p, q, params, value)
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
 def _closed_reason(spec, value, params):
     if torch.isinf(value.detach()).any():
         label = spec.label(**params)
@@ -155,6 +168,7 @@ def estimate(p, q, divergence="kl", estimator: str = "auto", *, grid: Grid | Non
     spec = _spec(divergence)
     owner = f"divergence({spec.key!r})"
     params = spec.resolve_params(params, owner=owner)
+    check_seed(owner, seed)
     if estimator not in ESTIMATORS and estimator not in spec.estimator_fns:
         raise ValueError(f"{owner}: estimator={estimator!r} is unknown (allowed: {', '.join(ESTIMATORS)})")
     p, q = _as_dist(p, "p"), _as_dist(q, "q")
@@ -195,7 +209,8 @@ def _run(spec, p, q, params, estimator, owner, *, grid, n, seed, options, verdic
         fn = find_closed_form(spec.key, p, q)
         val = fn(p, q, **params) if fn is not None else None
         if val is not None:
-            why = closed_form_reason(spec.key, p, q, params, val) or _closed_reason(spec, val, params)
+            why = (closed_form_reason(spec.key, p, q, params, val) or _discrete_reason(spec.key, p, q, params, val)
+                   or _closed_reason(spec, val, params))
             return Estimate(value=val, estimator="closed_form", divergence=spec.key, params=params,
                             reason=why if bool(torch.isinf(val.detach()).any()) else None)
         if estimator == "closed_form":
@@ -215,6 +230,10 @@ def _run(spec, p, q, params, estimator, owner, *, grid, n, seed, options, verdic
     if estimator == "quadrature":
         if spec.from_logs is None:
             raise ValueError(f"{owner}: estimator='quadrature' is not supported (supported: {', '.join(spec.estimators)})")
+        if not (isinstance(p, Distribution) and isinstance(q, Distribution) and _has_density(p, q)):
+            which = "p" if not getattr(p, "has_density", True) else "q"
+            raise ValueError(f"{owner}: estimator='quadrature' integrates densities, but {which} is a "
+                             f"{type(p if which == 'p' else q).__name__} without one (use a sample estimator)")
         return quadrature_estimate(spec, p, q, params, grid=grid, n=n, verdict=verdict)
     fn = spec.estimator_fns.get(estimator)
     if fn is None:

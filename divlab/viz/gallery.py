@@ -95,6 +95,14 @@ def target_preview(target, height: int = 220) -> go.Figure:
     if d.dim != 1:
         raise ValueError(f"target_preview: needs a 1D target, got {d.dim}D")
     x = _x(d, n=400)
+    from ..distributions import GridDensity, Mixture
+
+    if isinstance(d, Mixture):  # a drawing with tails: frame the drawing (and a quarter more each side)
+        grids = [c for c in d.components if isinstance(c, GridDensity)]
+        if grids:
+            b = grids[0].bounds().detach().cpu().numpy()[0]
+            w = float(b[1] - b[0])
+            x = np.linspace(float(b[0]) - 0.25 * w, float(b[1]) + 0.25 * w, 400)
     fig = go.Figure(go.Scatter(x=x, y=_density(d, x), mode="lines", fill="tozeroy", name="target p",
                                line={"color": TARGET_COLOR, "width": 1.5}, fillcolor=TARGET_FILL,
                                hovertemplate="x=%{x:.3g}<br>p(x)=%{y:.4g}<extra>target p</extra>"))

@@ -115,6 +115,9 @@ def fitted(page) -> dict:
 
 def test_fit1d_drawn_stroke_becomes_the_target_and_the_fit_follows_it(fit1d):
     page = fit1d
+    # live mode off: this test presses Run itself and checks that Run changes the table
+    with d.expect_run(page):
+        d.main(page).get_by_text("Live: refit as you edit", exact=False).click()
     with d.expect_run(page):
         page.get_by_text("drawing", exact=True).click()
     expect(d.main(page)).to_contain_text("The canvas is empty")  # nothing drawn yet: said next to the canvas
@@ -131,8 +134,10 @@ def test_fit1d_drawn_stroke_becomes_the_target_and_the_fit_follows_it(fit1d):
     anim = d.plot_state(keyed_plot(page, "fit1d_anim"))
     target = next(t for t in anim["traces"] if t["name"] == "target p")
     assert peak_x(target) == pytest.approx(at(0.25), abs=tol)
-    # forward KL to a Normal matches moments: the fitted loc is the mean of the drawn target
-    assert float(fitted(page)["KL(p‖q), forward"]["loc"]) == pytest.approx(mean(target), abs=0.02)
+    # forward KL to a Normal matches moments: the fitted loc is the mean of the drawn target (with its
+    # tails: 2 % of a broad Normal at the box centre moves the mean by 0.02·|centre − bump| ≈ 0.06,
+    # and the plotted range leaves out a little of that broad component)
+    assert float(fitted(page)["KL(p‖q), forward"]["loc"]) == pytest.approx(mean(target), abs=0.12)
     assert mean(target) < at(0.5) - tol
 
     # clear, draw the bump on the other side: the target and the fits follow the new stroke
@@ -150,7 +155,7 @@ def test_fit1d_drawn_stroke_becomes_the_target_and_the_fit_follows_it(fit1d):
     anim = d.plot_state(keyed_plot(page, "fit1d_anim"))
     target = next(t for t in anim["traces"] if t["name"] == "target p")
     assert peak_x(target) == pytest.approx(at(0.75), abs=tol)
-    assert float(fitted(page)["KL(p‖q), forward"]["loc"]) == pytest.approx(mean(target), abs=0.02)
+    assert float(fitted(page)["KL(p‖q), forward"]["loc"]) == pytest.approx(mean(target), abs=0.12)
     assert mean(target) > at(0.5) + tol
 
 
