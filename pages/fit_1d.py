@@ -242,7 +242,7 @@ else:
         st.caption(last["note"])
     box = chart_top if chart_top is not None else st.container()
     chart = box.container(key="fit1d_anim").empty()  # the key marks the chart's place for tests and styling
-    chart.plotly_chart(viz.for_display(last["figure"]), width="stretch")
+    chart.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="fit1d_chart")
     if last.get("optima_apply") and not last.get("with_optima") and not last.get("stopped"):
         # second step: each divergence's optima (dashed) and whether a fit is stuck at a local one
         try:
@@ -251,8 +251,10 @@ else:
         except ValueError:
             full = None
         if full is not None:
+            changed = full["figure"] != last["figure"]
             last = ss[STATE_LAST] = full
-            chart.plotly_chart(viz.for_display(last["figure"]), width="stretch")
+            if changed:
+                chart.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="fit1d_chart_optima")
     for line in last.get("optima_notes") or []:  # next to the chart: a fit stuck at a local optimum
         box.warning(line)
     st.subheader("Final fits")
