@@ -567,12 +567,14 @@ def _flow_loss_key(name: str) -> str:
 
 
 def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: int = 100, seed: int = 0,
-               start: tuple[float, float] | None = None) -> dict:
+               start: tuple[float, float] | None = None, callback=None) -> dict:
     """Run each flow of ``flows`` on the target (a spec as JSON text) with the same ``n``
     particles, ``steps`` and ``seed``; return the side-by-side animation and one table row per
     flow (what it does, the final measure with its direction and unit, status, work done).
     ``start``: the particles start around this point (a round Normal of scale 0.5), else at the
-    flow's default start."""
+    flow's default start. ``callback``: a :class:`divlab.limits.RunGuard` (wall-clock budget and
+    Stop): a stopped run keeps every flow's frames up to the stop, and the flows after it stop at
+    their first step."""
     from .distributions import MultivariateNormal, from_spec
     from .fit.flow import flow
     from .scenario import _parse_json
@@ -597,7 +599,10 @@ def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: i
         particles = MultivariateNormal([float(start[0]), float(start[1])], [[0.25, 0.0], [0.0, 0.25]])
     results = []
     for key in flows:
-        results.append(flow(target, divergence=key, n=n, steps=steps, seed=seed, particles=particles))
+        results.append(flow(target, divergence=key, n=n, steps=steps, seed=seed, particles=particles,
+                            callback=callback))
+    if hasattr(callback, "relabel"):  # "stopped: by the caller" -> the budget or Stop
+        callback.relabel(results)
     rows = []
     for key, fr in zip(flows, results):
         u = unit_label(unit(_flow_loss_key(fr.loss_name)))

@@ -2,6 +2,7 @@
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from divlab import app_support as sup
 from divlab import app_support_2d as s2
@@ -19,10 +20,19 @@ ss = st.session_state
 LAST = "flows_last"
 
 
+GUARD = "flows_guard"  # the running flows' limits.RunGuard
+
+
 @st.cache_data(show_spinner="Moving particles...", max_entries=32)
-def cached_flows(target_json: str, flows: tuple, n: int, steps: int, seed: int, start):
-    """The flows of one setting, computed once for every session."""
-    return s2.flows_view(target_json, list(flows), n=n, steps=steps, seed=seed, start=start)
+def cached_flows(target_json: str, flows: tuple, n: int, steps: int, seed: int, start, _guard=None):
+    """The flows of one setting, computed once for every session. ``_guard`` (not part of the
+    cache key) stops the run at the wall-clock budget or on Stop; a stopped run is never cached."""
+    view = s2.flows_view(target_json, list(flows), n=n, steps=steps, seed=seed, start=start, callback=_guard)
+    return view if _guard is None else _guard.result(view)
+
+
+# a run stopped by a click (Stop) or by the budget: its partial result is this page's last result
+sup.keep_stopped_run(ss, GUARD, LAST)
 
 
 def seed(key, value):
@@ -104,8 +114,14 @@ if run or ss.pop("flows_autorun", False):
         st.error(flow_error)
     elif target_spec is not None:
         start = None if from_default else (float(sx), float(sy))
-        try:
-            ss[LAST] = cached_flows(s2.spec_json(target_spec), tuple(which), n, steps, seed_, start)
+        try:  # budget and Stop as on Fit 1D; sessions asking for the same run at once share it
+            stop_box, tj = st.empty(), s2.spec_json(target_spec)
+            share = ("flows", tj, tuple(which), n, steps, seed_, start)
+            ss[LAST] = sup.run_guarded(
+                ss, GUARD, share, lambda guard: cached_flows(tj, tuple(which), n, steps, seed_, start, _guard=guard),
+                stop_requested=sup.rerun_pending(get_script_run_ctx()),
+                on_start=lambda guard: stop_box.button("Stop", key="flows_stop_btn", help=sup.stop_help(guard.budget_s)))
+            stop_box.empty()
         except ValueError as exc:
             st.error(str(exc))
 
@@ -113,6 +129,8 @@ last = ss.get(LAST)
 if last is None:
     st.info("Choose a target and flows, then press Run.")
 else:
+    if last.get("stopped"):
+        st.warning(last["stopped"])
     st.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="flows_anim")
     st.subheader("Where each flow ended")
     st.caption("The measure between the particles and samples of p (lower is closer), at the start and at the "

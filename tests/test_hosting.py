@@ -406,3 +406,30 @@ def test_flows_particles_beyond_the_limit_are_clamped_with_a_notice(monkeypatch)
     assert not at.exception, [e.message for e in at.exception]
     assert ("particles: 400 is above this server's limit of 50 particles (DIVLAB_MAX_PARTICLES); using 50"
             in [w.value for w in at.warning])
+
+
+def test_flows_run_over_budget_stops_says_so_and_keeps_the_partial_frames(monkeypatch):
+    """Flows has the run budget and Stop of Fit 1D (issue 14): over budget it stops, says so next to
+    the chart, keeps the frames it has, and the stopped run is not cached."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DIVLAB_RUN_BUDGET_S", "0.05")
+    at = AppTest.from_file(str(ROOT / "pages" / "flows.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    at.button(key="flows_run_btn").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    warnings = [w.value for w in at.warning]
+    assert any("wall-clock budget of 0.05 s" in w for w in warnings), warnings
+    assert len(at.get("plotly_chart")) >= 1
+    statuses = list(at.dataframe[-1].value["status"])
+    assert statuses and all(s.startswith("stopped: wall-clock budget of 0.05 s reached") for s in statuses), statuses
+    monkeypatch.setenv("DIVLAB_RUN_BUDGET_S", "600")
+    at.number_input(key="flows_steps").set_value(10)
+    at.run()
+    at.button(key="flows_run_btn").click()
+    at.run()
+    assert not at.exception
+    assert not any("wall-clock budget" in w.value for w in at.warning)
+    assert not any(s.startswith("stopped") for s in at.dataframe[-1].value["status"])

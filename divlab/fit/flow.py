@@ -328,7 +328,8 @@ def _iters(info) -> int:
 
 # --------------------------------------------------------------------------- flow
 def flow(target: Distribution, divergence: str = "mmd", *, n: int = 300, steps: int = 200, lr: float | None = None,
-         seed: int | None = 0, particles=None, record_every: int | None = None, **options) -> FlowResult:
+         seed: int | None = 0, particles=None, record_every: int | None = None, callback=None,
+         **options) -> FlowResult:
     """Move ``n`` particles towards ``target`` along the flow ``divergence`` and record frames.
 
     - ``divergence``: "mmd" | "sinkhorn" | "svgd" | "langevin" (see the module docstring).
@@ -339,6 +340,9 @@ def flow(target: Distribution, divergence: str = "mmd", *, n: int = 300, steps: 
       (default: about 100 frames); step 0 and the last step are always kept.
     - ``seed``: target samples (``seed``), start (``seed + 1``), Langevin noise (``seed + 2``);
       the same seed gives the same frames.
+    - ``callback(step, None, None)``: called after every update; returning ``False`` ends the flow
+      there (status "stopped: by the caller after step k", its frames kept): a page's
+      :class:`divlab.limits.RunGuard` (wall-clock budget, Stop) is such a callback.
     - options, common: ``n_target`` (target samples, default max(n, 500); ignored for an
       Empirical target), ``loss`` ("mmd" | "sinkhorn" | "energy": the per-frame measure;
       default the flow's own, energy for svgd/langevin).
@@ -525,6 +529,12 @@ def flow(target: Distribution, divergence: str = "mmd", *, n: int = 300, steps: 
                           "lower lr")
                 break
             x = x_new
+            if callback is not None and callback(k + 1, None, None) is False:
+                # the caller (a page's RunGuard: wall-clock budget or Stop) ends the flow here; the
+                # frames so far are kept, the last one at this step
+                status = f"stopped: by the caller after step {k + 1}"
+                k += 1
+                break
         if rec_steps[-1] != k:  # stopped early: keep the last finite positions as the last frame
             val = measure(x)
             frames.append(x.detach().cpu().numpy().copy())
