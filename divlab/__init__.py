@@ -44,6 +44,7 @@ from .fit.continuation import continuation, phase_diagram
 from .scenario import Scenario, load_preset, presets
 from .noise_path import de_bruijn, noise_path, ou_push
 from .alignment import best_of_n, frontier, kl_estimators, policy_stats, regularized_optimum, tilt
+from .divergences.maps import EntropicMap, entropic_map, monge_gap
 
 __version__ = "0.1.0"
 
@@ -55,6 +56,7 @@ __all__ = [
     "get_device", "get_dtype", "Scenario", "load_preset", "presets", "__version__",
 ]
 __all__ += ["flow", "FlowResult"]
+__all__ += ["entropic_map", "monge_gap", "EntropicMap"]
 __all__ += ["mode_metrics", "mode_metrics_along"]
 __all__ += ["continuation", "phase_diagram"]
 __all__ += ["Categorical"]
