@@ -103,3 +103,13 @@ def test_bad_options():
         dl.estimate(P, mix(0.9), "ksd", options={"perturb": 2, "jump": 0})
     with pytest.raises(ValueError, match=r"unknown option 'steps'"):
         dl.estimate(P, mix(0.9), "ksd", options={"steps": 2})
+
+
+def test_mixture_fit_by_ksd_keeps_wrong_weights_kl_restores_them():
+    """dl.fit of a two-component mixture (all six parameters free) from the right bumps with weights
+    0.9/0.1: KSD (256 model samples a step) ends at the edge, forward KL at ½/½."""
+    init = {"w1": 0.9, "w2": 0.1, "loc1": -4.0, "loc2": 4.0, "scale1": 1.0, "scale2": 1.0}
+    ksd, kl = dl.fit(P, "mixture", ["ksd", "kl"], components=2, init=init, steps=150, lr=0.05, n=256, seed=0)
+    assert ksd.params["w1"] > 0.99, ksd.params
+    assert abs(kl.params["w1"] - 0.5) < 1e-3, kl.params
+    assert float(dl.divergence(P, ksd.model(), "kl")) > 0.5  # KSD's answer is farther from p (in KL) than its start
