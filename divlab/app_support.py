@@ -957,16 +957,21 @@ def fit_optima(target, results) -> tuple[list | None, list[str]]:
             or not results or any(r.family != "normal" for r in results)):
         return None, []
     choices = []
+    density = {s.key for s in fittable_specs()}
     for r in results:
         c = (r.divergence, dict(r.divergence_params))
-        if c not in choices:
-            choices.append(c)
+        if c not in choices and r.divergence in density:  # sample divergences (Sinkhorn, MMD): 12 sampled
+            choices.append(c)  # fits each would take minutes on a busy CPU, so they get no optima marks
+    if not choices:
+        return None, []
     try:
         found = optima_of(target, choices)
     except (ValueError, RuntimeError):
         return None, []
     by = {(k, tuple(sorted(p.items()))): o for (k, p), o in zip(choices, found)}
-    optima = [by[(r.divergence, tuple(sorted(r.divergence_params.items())))] for r in results]
+    from .fit.explore import Optima
+
+    optima = [by.get((r.divergence, tuple(sorted(r.divergence_params.items()))), Optima()) for r in results]
     notes = []
     for r, opt in zip(results, optima):
         text = optimum_text(r, opt)
@@ -1050,14 +1055,21 @@ def cannot_show(st, state, message: str, page: str) -> None:
         st.rerun()
 
 
-def race_view(scenario_json: str) -> dict:
-    """Race: every divergence of the scenario fitted from the same start, small multiples."""
-    from . import viz
+def race_view(scenario_json: str, budget_s: float | None = None) -> dict:
+    """Race: every divergence of the scenario fitted from the same start, small multiples.
 
-    sc, results = run_scenario_json(scenario_json)
+    The run has the server's wall-clock budget (``DIVLAB_RUN_BUDGET_S``, or ``budget_s``): a race
+    that reaches it raises :class:`divlab.limits.RunStopped` carrying the view of the partial
+    trajectories and the notice (so a cached caller never caches a partial race)."""
+    from . import viz
+    from .limits import RunGuard
+
+    guard = RunGuard(budget_s)
+    sc, results = run_scenario_json(scenario_json, callback=guard)
     target = sc.build_target()
-    return {"figure": viz.race_animation_spec(target, results, n_frames=min(sc.view.frames, 40)),
+    view = {"figure": viz.race_animation_spec(target, results, n_frames=min(sc.view.frames, 40)),
             "table": fit_rows(results)}
+    return guard.result(view)
 
 
 #: the parameterized families of the Families page: key -> (parameter, symbol, sweep values)
@@ -1388,24 +1400,7 @@ def stop_help(budget_s: float) -> str:
             f"budget of {budget_s:g} s.")
 
 
-def rerun_pending(ctx):
-    """A ``stop_requested`` for :class:`divlab.limits.RunGuard`: True once Streamlit has asked the
-    script run of ``ctx`` (the page's ``get_script_run_ctx()``, taken in the script thread) to
-    stop or rerun, because the visitor clicked Stop or anything else, or left.
-
-    Streamlit delivers a click during a run as a rerun request. With ``runner.fastReruns`` (the
-    default) it does not wait for the running script: it marks that run's requests STOP and starts
-    a new script run in another thread at once; without it, it marks them RERUN and the run
-    reruns at its next Streamlit call. Either way the running fit never calls Streamlit, so the
-    guard reads the (non-destructive) request state at each step. ``ctx`` is duck-typed (no
-    Streamlit import); without one this is always False."""
-    requests = getattr(ctx, "script_requests", None)
-
-    def pending() -> bool:
-        state = getattr(requests, "_state", None)
-        return state is not None and getattr(state, "name", "CONTINUE") != "CONTINUE"
-
-    return pending
+from .app.streamlit_adapter import rerun_pending  # noqa: E402  (Streamlit's private request state, pinned)
 
 
 def run_guarded(state, guard_key: str, share_key, compute, *, stop_requested=None, on_start=None) -> dict:

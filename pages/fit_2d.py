@@ -13,12 +13,11 @@ from divlab.distributions import from_spec
 from divlab.scenario import ESTIMATORS, load_preset
 from divlab.viz import target_figure2d
 
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
+# a deep link that is a fresh server's first request runs this file alone: app.py takes it over
+# (the one use of Streamlit's private PagesManager lives in divlab.app.streamlit_adapter)
+from divlab.app.streamlit_adapter import route_deep_link  # noqa: E402
 
-# a deep link that is a fresh server's first request runs this file alone: hand it to app.py
-if PagesManager.uses_pages_directory and "scenario_param" not in st.session_state:
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+route_deep_link()
 
 ss = st.session_state
 LAST, BRUSHED, CLICKED = "fit2d_last", "fit2d_brushed", "fit2d_clicked"

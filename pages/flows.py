@@ -9,12 +9,11 @@ from divlab import app_support_2d as s2
 from divlab import limits, viz
 from divlab.viz.flow import FLOW_NAMES
 
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
+# a deep link that is a fresh server's first request runs this file alone: app.py takes it over
+# (the one use of Streamlit's private PagesManager lives in divlab.app.streamlit_adapter)
+from divlab.app.streamlit_adapter import route_deep_link  # noqa: E402
 
-# a deep link that is a fresh server's first request runs this file alone: hand it to app.py
-if PagesManager.uses_pages_directory and "scenario_param" not in st.session_state:
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+route_deep_link()
 
 ss = st.session_state
 LAST = "flows_last"

@@ -6,14 +6,11 @@ import streamlit as st
 from divlab import app_support as sup
 from divlab import limits, viz
 
-# A deep link (e.g. /fit_1d?s=...) that is the server's first request runs this file directly
-# (Streamlit's pages/-directory mode, before app.py ever called st.navigation): hand it to app.py,
-# which routes to this page with the shared sidebar and the scenario from the URL.
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
+# a deep link that is a fresh server's first request runs this file alone: app.py takes it over
+# (the one use of Streamlit's private PagesManager lives in divlab.app.streamlit_adapter)
+from divlab.app.streamlit_adapter import route_deep_link  # noqa: E402
 
-if PagesManager.uses_pages_directory and "scenario_param" not in st.session_state:
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+route_deep_link()
 
 ss = st.session_state
 
@@ -68,6 +65,9 @@ else:
 if (st.button("Run the race", type="primary", key="race_run_btn") or ss.pop("race_autorun", False)) and new_sc:
     try:
         ss["race_last"] = cached_race(new_sc.to_json())
+    except limits.RunStopped as stop:  # the server's wall-clock budget: the partial race, and why
+        ss["race_last"] = stop.partial
+        st.warning(stop.notice)
     except ValueError as exc:
         st.error(str(exc))
 
