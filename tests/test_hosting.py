@@ -383,17 +383,23 @@ def test_readme_has_a_host_it_section_naming_each_route():
         assert route in section
 
 
-def test_fit2d_run_over_budget_stops_says_so_and_keeps_the_partial_trajectory(monkeypatch):
+def _over_budget(monkeypatch, page: str, run_key: str):
+    """``page`` run with a 0.05 s budget: no exception, the budget notice, the partial result drawn."""
     monkeypatch.setenv("DIVLAB_RUN_BUDGET_S", "0.05")
-    at = st_testing.AppTest.from_file(str(ROOT / "pages" / "fit_2d.py"), default_timeout=TIMEOUT)
+    at = st_testing.AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
-    at.button(key="fit2d_run_btn").click()
+    at.button(key=run_key).click()
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     warnings = [w.value for w in at.warning]
     assert any("wall-clock budget of 0.05 s" in w for w in warnings), warnings
     assert len(at.get("plotly_chart")) >= 1
+    return at
+
+
+def test_fit2d_run_over_budget_stops_says_so_and_keeps_the_partial_trajectory(monkeypatch):
+    at = _over_budget(monkeypatch, "fit_2d", "fit2d_run_btn")
     assert final_table(at)["status"].str.startswith("stopped: wall-clock budget of 0.05 s reached").all()
 
 
@@ -411,18 +417,7 @@ def test_flows_particles_beyond_the_limit_are_clamped_with_a_notice(monkeypatch)
 def test_flows_run_over_budget_stops_says_so_and_keeps_the_partial_frames(monkeypatch):
     """Flows has the run budget and Stop of Fit 1D (issue 14): over budget it stops, says so next to
     the chart, keeps the frames it has, and the stopped run is not cached."""
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("DIVLAB_RUN_BUDGET_S", "0.05")
-    at = AppTest.from_file(str(ROOT / "pages" / "flows.py"), default_timeout=120)
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    at.button(key="flows_run_btn").click()
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    warnings = [w.value for w in at.warning]
-    assert any("wall-clock budget of 0.05 s" in w for w in warnings), warnings
-    assert len(at.get("plotly_chart")) >= 1
+    at = _over_budget(monkeypatch, "flows", "flows_run_btn")
     statuses = list(at.dataframe[-1].value["status"])
     assert statuses and all(s.startswith("stopped: wall-clock budget of 0.05 s reached") for s in statuses), statuses
     monkeypatch.setenv("DIVLAB_RUN_BUDGET_S", "600")

@@ -140,6 +140,24 @@ def _heaviest(comps, s):
     return max(tails, key=_heavier_key)
 
 
+def _side_pairs(cp, cq):
+    """For each side (+1, −1) and each component c of p with an unbounded tail there:
+    (side, c, c's tail, q's heaviest tail on that side); a single (Verdict "unknown", None, None,
+    None) when a component has no tail rule."""
+    for s in (1, -1):
+        tq = _heaviest(cq, s)
+        if tq is None:
+            yield _unk(f"no tail rule for {type(cq[0][1]).__name__}"), None, None, None
+            return
+        for _, c in cp:
+            tp = _tail(c, s)
+            if tp is None:
+                yield _unk(f"no tail rule for {type(c).__name__}"), None, None, None
+                return
+            if tp[0] != "end":
+                yield s, c, tp, tq
+
+
 def _moment_order(tq):
     """The moment of p that E_p[−log q] needs on a side where q's tail is ``tq``."""
     return {"gauss": 2.0, "exp": 1.0, "power": 0.0, "end": 0.0}[tq[0]]
@@ -293,25 +311,18 @@ def _kl(p, q, who="KL(p‖q)", pname="p", qname="q"):
     cp, cq = _flat(p), _flat(q)
     if cp is None or cq is None or rel is None:
         return _unk("batched or unsupported distributions")
-    for s in (1, -1):
-        tq = _heaviest(cq, s)
-        if tq is None:
-            return _unk(f"no tail rule for {type(q).__name__}")
+    for s, c, tp, tq in _side_pairs(cp, cq):
+        if isinstance(s, Verdict):
+            return s
         m = _moment_order(tq)
-        for _, c in cp:
-            tp = _tail(c, s)
-            if tp is None:
-                return _unk(f"no tail rule for {type(c).__name__}")
-            if tp[0] == "end":
-                continue
-            if not _has_moment(tp, m):
-                need = {2.0: "a finite variance", 1.0: "a finite mean"}[m]
-                side = "+∞" if s > 0 else "−∞"
-                return Verdict(INFINITE,
-                               f"{who} is infinite: {pname} has {_describe(c)} in it, whose power-law tail "
-                               f"(toward {side}) has no {'second' if m == 2 else 'first'} moment, but −log {qname} "
-                               f"grows like |x|^{m:g} ({_tail_words(tq)} tail of {qname}): E_{pname}[−log {qname}] "
-                               f"needs {need}", "tails")
+        if not _has_moment(tp, m):
+            need = {2.0: "a finite variance", 1.0: "a finite mean"}[m]
+            side = "+∞" if s > 0 else "−∞"
+            return Verdict(INFINITE,
+                           f"{who} is infinite: {pname} has {_describe(c)} in it, whose power-law tail "
+                           f"(toward {side}) has no {'second' if m == 2 else 'first'} moment, but −log {qname} "
+                           f"grows like |x|^{m:g} ({_tail_words(tq)} tail of {qname}): E_{pname}[−log {qname}] "
+                           f"needs {need}", "tails")
     return _fin("1D tails: the moment each side needs is finite")
 
 
@@ -345,23 +356,16 @@ def _chernoff(p, q, a, label, pname="p", qname="q"):
     if rel is None:
         return _unk("unsupported distributions")
     b = a - 1.0
-    for s in (1, -1):
+    for s, c, tp, tq in _side_pairs(cp, cq):
+        if isinstance(s, Verdict):
+            return s
         side = "+∞" if s > 0 else "−∞"
-        tq = _heaviest(cq, s)
-        if tq is None:
-            return _unk(f"no tail rule for {type(q).__name__}")
-        for _, c in cp:
-            tp = _tail(c, s)
-            if tp is None:
-                return _unk(f"no tail rule for {type(c).__name__}")
-            if tp[0] == "end":
-                continue
-            why = _pair_diverges(tp, tq, a, b)
-            if why:
-                return Verdict(INFINITE,
-                               f"{label} is infinite: ∫{pname}^{a:g}·{qname}^{1 - a:g} diverges toward {side}: "
-                               f"{_describe(c)} in {pname} has a {_tail_words(tp)} tail and {qname}'s heaviest tail "
-                               f"there is {_tail_words(tq)} ({why})", "tails")
+        why = _pair_diverges(tp, tq, a, b)
+        if why:
+            return Verdict(INFINITE,
+                           f"{label} is infinite: ∫{pname}^{a:g}·{qname}^{1 - a:g} diverges toward {side}: "
+                           f"{_describe(c)} in {pname} has a {_tail_words(tp)} tail and {qname}'s heaviest tail "
+                           f"there is {_tail_words(tq)} ({why})", "tails")
     return _fin("1D tails: p^a q^(1−a) decays on both sides")
 
 
