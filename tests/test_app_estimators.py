@@ -61,3 +61,14 @@ def test_calculator_page_section():
     assert set(df["estimator"]) == {"knn", "kde"} and set(df["d"]) == {1, 2} and len(df) == 8
     assert (df["closed_form"] > 0).all()
     assert any("How many samples does KL need?" in e.label for e in at.expander)
+
+
+def test_mean_field_lesson_runs_on_fit_2d():
+    """The mean_field_correlated lesson (issue 16) renders on Fit 2D without an error."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_app_pages import errors, lesson, page
+
+    at = page("fit_2d", lesson("mean_field_correlated"))
+    assert not at.exception and errors(at) == []
