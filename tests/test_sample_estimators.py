@@ -112,3 +112,14 @@ def test_errors_name_object_parameter_and_value():
         dl.estimate(X, X, "kl", estimator="knn")
     with pytest.raises(ValueError, match=r"needs k > \|α − 1\|"):
         dl.estimate(X, X + 1, "renyi", estimator="knn", alpha=3.0, options={"k": 1})
+
+
+def test_sliced_wasserstein_in_5d():
+    """Sliced W_2 between N(0, I_5) and its shift by δ: SW_2² = E_θ(θ·δ)² = |δ|²/d for θ uniform on the
+    sphere (the projections of two Gaussians differing by a shift are 1D shifts)."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(3000, 5, generator=g, dtype=torch.float64)
+    Y = torch.randn(3000, 5, generator=g, dtype=torch.float64) + torch.tensor([1.0, 0.5, 0, 0, 0], dtype=torch.float64)
+    est = dl.estimate(X, Y, "sliced_wasserstein", n_projections=400)
+    truth = math.sqrt(1.25 / 5)
+    assert abs(float(est) - truth) <= 3 * est.stderr + 0.02, (est, truth)

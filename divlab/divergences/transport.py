@@ -639,8 +639,12 @@ def sliced(x, a, y, b, order: float, n_projections: int, seed: int | None, *, ge
     else:
         gen = torch.Generator(device="cpu")
         gen.manual_seed(gen_seed if gen_seed is not None else (0 if seed is None else seed))
-        phi = torch.rand(n_projections, generator=gen, dtype=torch.float64) * (2 * math.pi)
-        theta = torch.stack([phi.cos(), phi.sin()], -1).to(device=x.device, dtype=x.dtype)
+        if d == 2:
+            phi = torch.rand(n_projections, generator=gen, dtype=torch.float64) * (2 * math.pi)
+            theta = torch.stack([phi.cos(), phi.sin()], -1).to(device=x.device, dtype=x.dtype)
+        else:  # d > 2 (point clouds of any dimension): uniform on the sphere, normalized Gaussians
+            g = torch.randn(n_projections, d, generator=gen, dtype=torch.float64)
+            theta = (g / g.norm(dim=1, keepdim=True)).to(device=x.device, dtype=x.dtype)
     per = torch.stack([wasserstein_1d(x @ t, a, y @ t, b, order) for t in theta])
     return per.mean() ** (1.0 / order) if order == 1 else safe_sqrt(per.mean()), per, theta
 
