@@ -20,6 +20,9 @@ from .registry import DivergenceSpec, get
 __all__ = ["divergence", "estimate", "gradient_weight", "log_prob_on", "quadrature_estimate", "ESTIMATORS"]
 
 ESTIMATORS = ("auto", "closed_form", "quadrature", "mc", "samples")
+#: largest ``n``: a sample size (and 1D grid size), and the points per axis of a 2D grid (the hard
+#: ranges of DIVLAB_MAX_SAMPLES and DIVLAB_MAX_GRID_2D in divlab.limits)
+_MAX_N, _MAX_N_2D = 10_000_000, 4097
 
 
 def _spec(divergence) -> DivergenceSpec:
@@ -169,6 +172,10 @@ def estimate(p, q, divergence="kl", estimator: str = "auto", *, grid: Grid | Non
     owner = f"divergence({spec.key!r})"
     params = spec.resolve_params(params, owner=owner)
     check_seed(owner, seed)
+    if n is not None:  # a sample or grid size: refused beyond what memory holds, naming the largest allowed
+        top = _MAX_N_2D if estimator == "quadrature" and getattr(p, "dim", 1) == 2 else _MAX_N
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= top:
+            raise ValueError(f"{owner}(n={n!r}): n must be an integer in [1, {top}] (the largest value allowed)")
     if estimator not in ESTIMATORS and estimator not in spec.estimator_fns:
         raise ValueError(f"{owner}: estimator={estimator!r} is unknown (allowed: {', '.join(ESTIMATORS)})")
     p, q = _as_dist(p, "p"), _as_dist(q, "q")
