@@ -18,15 +18,23 @@ Conventions (the same everywhere in divlab):
   ground metric. ``sliced_wasserstein`` returns (E_θ W_p^p(θ#a, θ#b))^{1/p} as POT does
   (see docs/conventions.md for how these compare with POT and GeomLoss).
 
-Gradients: Sinkhorn iterates under ``torch.no_grad()`` and then takes one differentiable
-extrapolation step (GeomLoss-style), so the gradient with respect to point locations and
-weights is the envelope-theorem gradient, exact at convergence (``options={"gradient":
-"unrolled"}`` differentiates through every iteration instead). The 1D exact Wasserstein
-formula and POT's ``emd2`` are differentiable in the points and weights.
+Gradients (sinkhorn, ``options={"gradient": ...}``): "envelope" (default) solves without
+autograd and returns the value with its envelope-theorem gradient written out (points, weights
+and ε, where ∂OT_ε/∂ε = KL(π‖a⊗b); no autograd graph over n × m matrices: see
+:mod:`divlab.divergences.ot_solver`); "unrolled" differentiates through every iteration (dense,
+memory grows with the iterations); "implicit" differentiates the converged potentials by the
+implicit function theorem, which also gives the plan's and the potentials' gradients
+(``info["plan"]``, ``info["potentials_implicit"]``). The three agree at convergence
+(tests/test_sinkhorn_gradients.py). ``info["solve"]`` and, after a backward pass,
+``info["backward"]`` hold time and peak memory. The 1D exact Wasserstein formula and POT's
+``emd2`` are differentiable in the points and weights.
 
 Options (``estimate(..., options={...})``): sinkhorn — ``tol`` (row-marginal L1 error, 1e-9),
 ``max_iter`` (2000 at the final ε), ``scaling`` (ε-annealing factor, 0.5), ``gradient``
-("envelope" | "unrolled"), ``init`` (the ``info["potentials"]`` of an earlier result: warm
+("envelope" | "unrolled" | "implicit"), ``backend`` ("auto" | "tensorized" | "online": the
+cost matrix kept and iterations in the stabilized scaling domain, or blockwise log-sum-exp with
+memory O(n + m); auto switches at n·m > 4·10⁶), ``dtype`` (None | "float32": solve in single
+precision), ``init`` (the ``info["potentials"]`` of an earlier result: warm
 start), ``batches`` (independent draws when p or q is sampled, 4; stderr = sd/√batches).
 ``Estimate.error`` of sinkhorn is ε × the final marginal error, a heuristic scale of the
 remaining dual gap. wasserstein — ``batches``, ``num_iter_max`` (emd2), ``force_samples`` (use

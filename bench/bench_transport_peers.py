@@ -1,0 +1,247 @@
+"""divlab vs GeomLoss and POT at equal accuracy: Sinkhorn (ε = 0.1, 0.01) and MMD (issue 17).
+
+    python bench/bench_transport_peers.py                  # all cases, one process each, capped
+    python bench/bench_transport_peers.py --sizes 500 2000 --cap 120 --out results.jsonl
+
+Each case runs in its own process (``--case``), one torch thread, float64, 2D clouds of n points
+each (N(0, I) vs N((1, ½), 0.49 I), uniform weights); time = value + gradient w.r.t. x; peak
+memory = growth of the process's peak RSS (Linux VmHWM, reset at the start of the case) over its
+RSS at the start. Sinkhorn's cost is |x − y|² (GeomLoss: ``p=2`` is |x − y|²/2, so blur = √(ε/2)
+and the value × 2). Equal accuracy: every implementation is judged against a tight reference
+(divlab at tol 1e-11, or the best converged run when that does not finish) and a row counts as
+"accurate" when its value is within 1e-4 and its gradient within 1e-3 (relative L2 norm);
+GeomLoss is run at several ``scaling`` values and divlab at several tolerances, and the ratio
+uses the fastest accurate run of each. The load average is recorded before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def clouds(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    y = torch.randn(n, 2, generator=g, dtype=torch.float64) * 0.7 + torch.tensor([1.0, 0.5], dtype=torch.float64)
+    return x, y
+
+
+def _status(key):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+
+
+def run_case(kind, impl, n, eps, setting):
+    torch.set_num_threads(1)
+    x, y = clouds(n)
+    a = torch.full((n,), 1.0 / n, dtype=torch.float64)
+    xr = x.clone().requires_grad_(True)
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    base = _status("VmRSS:")
+    t0 = time.perf_counter()
+    extra = {}
+    if kind == "sinkhorn":
+        if impl.startswith("divlab"):
+            from divlab.divergences.transport import sinkhorn_divergence
+
+            backend = impl.split("-")[1]
+            v, info = sinkhorn_divergence(xr, a, y, a, eps, tol=setting, max_iter=100_000, backend=backend)
+            extra = {"iterations": info["iterations"], "status": info["status"]}
+        elif impl.startswith("geomloss"):
+            from geomloss import SamplesLoss
+
+            backend = impl.split("-")[1]
+            loss = SamplesLoss("sinkhorn", p=2, blur=(eps / 2) ** 0.5, scaling=setting, backend=backend, debias=True)
+            v = 2 * loss(xr, y)
+        elif impl == "pot":
+            import ot
+
+            xn, yn, an = x.numpy(), y.numpy(), a.numpy()
+
+            def full(u, w, M):
+                pi = ot.sinkhorn(an, an, M, reg=eps, method="sinkhorn_log", stopThr=setting, numItermax=100_000)
+                return pi, float((pi * M).sum() + eps * (pi * np.log(np.maximum(pi, 1e-300) / np.outer(an, an))).sum())
+
+            Mxy = ot.dist(xn, yn)
+            pxy, vxy = full(xn, yn, Mxy)
+            pxx, vxx = full(xn, xn, ot.dist(xn, xn))
+            pyy, vyy = full(yn, yn, ot.dist(yn, yn))
+            v = torch.tensor(vxy - 0.5 * vxx - 0.5 * vyy)
+            # envelope gradient from the plans: ∇_x OT(a,b) = 2(a x − π y), ∇_x OT(a,a) = 4(a x − π x)
+            gx = 2 * (an[:, None] * xn - pxy @ yn) - 0.5 * 4 * (an[:, None] * xn - pxx @ xn)
+            elapsed = time.perf_counter() - t0
+            return {"value": float(v), "grad": gx.tolist(), "time_s": elapsed,
+                    "peak_mib": _status("VmHWM:") - base, **extra}
+        (g,) = torch.autograd.grad(v, xr)
+    else:  # mmd, gaussian kernel h = 0.5, biased (V) statistic
+        h = 0.5
+        if impl == "divlab":
+            from divlab.divergences.kernel import mmd2
+
+            v, se = mmd2(xr, a, y, a, "gaussian", h, "biased")
+        else:
+            from geomloss import SamplesLoss
+
+            v = 2 * SamplesLoss("gaussian", blur=h, backend=impl.split("-")[1])(xr, y)
+        (g,) = torch.autograd.grad(v, xr)
+    elapsed = time.perf_counter() - t0
+    return {"value": float(v.detach()), "grad": g.tolist(), "time_s": elapsed, "peak_mib": _status("VmHWM:") - base,
+            **extra}
+
+
+def plan(sizes, keops):
+    cases = []
+    for n in sizes:
+        for eps in (0.1, 0.01):
+            cases.append(("sinkhorn", "divlab-tensorized" if n <= 2000 else "divlab-online", n, eps, 1e-11))
+            for tol in (1e-4, 1e-5, 1e-6):
+                cases.append(("sinkhorn", "divlab-auto", n, eps, tol))
+            if n > 2000:
+                cases.append(("sinkhorn", "divlab-tensorized", n, eps, 1e-5))
+            for sc in (0.9, 0.95, 0.99):
+                cases.append(("sinkhorn", "geomloss-tensorized", n, eps, sc))
+                if keops:
+                    cases.append(("sinkhorn", "geomloss-online", n, eps, sc))
+            if n <= 500:
+                cases.append(("sinkhorn", "pot", n, eps, 1e-9))
+        cases.append(("mmd", "divlab", n, None, None))
+        cases.append(("mmd", "geomloss-tensorized", n, None, None))
+        if keops:
+            cases.append(("mmd", "geomloss-online", n, None, None))
+    return cases
+
+
+def _rel(v, ref):
+    return abs(v - ref) / abs(ref) if ref else abs(v)
+
+
+def table(paths):
+    """Markdown tables from result files: every run with its errors against the reference, and
+    the ratio divlab ÷ fastest accurate peer per case."""
+    rows, heads = [], []
+    for p in paths:
+        for line in Path(p).read_text().splitlines():
+            r = json.loads(line)
+            if "header" in r or "footer" in r:
+                heads.append(r)
+                continue
+            rows.append(r)
+    out = []
+    for kind, epss in (("sinkhorn", (0.1, 0.01)), ("mmd", (None,))):
+        for eps in epss:
+            title = f"Sinkhorn S_ε, ε = {eps}" if kind == "sinkhorn" else "MMD², gaussian kernel h = 0.5, biased"
+            out += [f"\n#### {title}\n", "| n | implementation | setting | value | rel. err value | rel. err grad "
+                    "| accurate | time (s) | peak RSS + (MiB) | notes |", "|---|---|---|---|---|---|---|---|---|---|"]
+            ratios = []
+            for n in sorted({r["n"] for r in rows if r["kind"] == kind}):
+                case = [r for r in rows if r["kind"] == kind and r["n"] == n and r["eps"] == eps]
+                ok = [r for r in case if "value" in r]
+                if not ok:
+                    continue
+                if kind == "sinkhorn":
+                    tight = [r for r in ok if r["impl"] != "pot" and r["impl"].startswith("divlab")
+                             and r.get("status") == "converged"]
+                    ref = min(tight, key=lambda r: r["setting"]) if tight else ok[0]
+                else:
+                    ref = next((r for r in ok if r["impl"] == "divlab"), ok[0])
+                gref = np.asarray(ref["grad"])
+                for r in case:
+                    if "value" not in r:
+                        out.append(f"| {n} | {r['impl']} | {r['setting']} | — | — | — | — | — | — | {r['error'][:80]} |")
+                        continue
+                    ev = _rel(r["value"], ref["value"])
+                    eg = float(np.linalg.norm(np.asarray(r["grad"]) - gref) / np.linalg.norm(gref))
+                    r["acc"] = ev <= 1e-4 and eg <= 1e-3
+                    note = "reference" if r is ref else ""
+                    if "iterations" in r:
+                        note += f" iterations {r['iterations']}, {r.get('status')}"
+                    out.append(f"| {n} | {r['impl']} | {r['setting']} | {r['value']:.10g} | {ev:.1e} | {eg:.1e} | "
+                               f"{'yes' if r['acc'] else 'no'} | {r['time_s']:.2f} | {r['peak_mib']:.0f} | {note} |")
+                acc = [r for r in ok if r.get("acc")]
+                mine = [r for r in acc if r["impl"].startswith("divlab") and r is not ref]
+                mine = mine or [r for r in acc if r["impl"].startswith("divlab")]
+                peers = [r for r in acc if not r["impl"].startswith("divlab")]
+                if mine and peers:
+                    m = min(mine, key=lambda r: r["time_s"])
+                    p = min(peers, key=lambda r: r["time_s"])
+                    ratios.append(f"n = {n}: divlab {m['time_s']:.2f} s ({m['impl']}, {m['setting']}) ÷ "
+                                  f"{p['impl']} {p['time_s']:.2f} s ({p['setting']}) = **{m['time_s'] / p['time_s']:.2f}**")
+                elif mine:
+                    ratios.append(f"n = {n}: no peer run was accurate (value ≤ 1e-4, gradient ≤ 1e-3) or finished")
+            out.append("")
+            out += [f"- {r}" for r in ratios]
+    return "\n".join(out), heads
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--case", nargs=5)
+    ap.add_argument("--sizes", nargs="+", type=int, default=[500, 2000, 10000])
+    ap.add_argument("--cap", type=float, default=150.0)
+    ap.add_argument("--out", default="transport_peers.jsonl")
+    ap.add_argument("--table", nargs="+", help="print the markdown tables of these result files")
+    args = ap.parse_args()
+    if args.table:
+        text, heads = table(args.table)
+        for h in heads:
+            print(json.dumps(h))
+        print(text)
+        return
+    if args.case:
+        kind, impl, n, eps, setting = args.case
+        res = run_case(kind, impl, int(n), None if eps == "None" else float(eps),
+                       None if setting == "None" else float(setting))
+        print(json.dumps(res))
+        return
+    try:
+        import pykeops  # noqa: F401
+
+        keops = True
+    except ImportError:
+        keops = False
+    import geomloss
+    import ot
+
+    head = {"machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs", "python": platform.python_version(),
+            "torch": torch.__version__, "geomloss": geomloss.__version__, "pot": ot.__version__, "keops": keops,
+            "load_before": os.getloadavg(), "start": time.strftime("%H:%M:%S UTC", time.gmtime())}
+    print(json.dumps(head), flush=True)
+    with open(args.out, "w") as out:
+        out.write(json.dumps({"header": head}) + "\n")
+        for case in plan(args.sizes, keops):
+            kind, impl, n, eps, setting = case
+            t = time.perf_counter()
+            try:
+                p = subprocess.run([sys.executable, __file__, "--case", kind, impl, str(n), str(eps), str(setting)],
+                                   capture_output=True, text=True, timeout=args.cap)
+                res = json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else {"error": p.stderr[-300:]}
+            except subprocess.TimeoutExpired:
+                res = {"error": f"not finished within {args.cap:g} s"}
+            row = {"kind": kind, "impl": impl, "n": n, "eps": eps, "setting": setting, **res,
+                   "load": os.getloadavg()[0], "wall_s": time.perf_counter() - t}
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            print(json.dumps({k: v for k, v in row.items() if k != "grad"}), flush=True)
+        tail = {"load_after": os.getloadavg(), "end": time.strftime("%H:%M:%S UTC", time.gmtime())}
+        out.write(json.dumps({"footer": tail}) + "\n")
+        print(json.dumps(tail))
+
+
+if __name__ == "__main__":
+    main()
