@@ -36,7 +36,7 @@ TITLE_PX = 28
 #: one row of a horizontal legend
 LEGEND_ROW_PX = 30
 #: x tick labels and an axis title below the plot area (the title's bottom is 43 px down)
-AXIS_PX = 50
+AXIS_PX = 58  # (the Play row with its speed buttons reaches under the left panel's x title)
 #: tick labels only (panels without an x-axis title)
 TICKS_PX = 28
 #: the Play/Pause row
