@@ -46,7 +46,7 @@ def _seed_from(sc) -> None:
     ss["disc_topk"] = int(sc.model.topk or min(5, t.K - 1))
     ss["disc_divs"] = [d.key for d in sc.divergences if d.key in disc.DISCRETE_DIVERGENCES]
     ss["disc_params"] = {d.key: dict(d.params) for d in sc.divergences}
-    ss["disc_steps"] = int(sc.optimizer.steps)
+    ss["disc_steps"] = min(max(int(sc.optimizer.steps), 20), 1000)  # within the steps slider (20..1000)
     ss["disc_reward"] = ", ".join(f"{x:g}" for x in disc.default_reward(t))
     ss["disc_base"] = sc
     ss["_disc_seeded"] = _widgets()
