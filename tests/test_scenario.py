@@ -112,7 +112,7 @@ def test_valid_scenario_and_exports():
                  "scenario.model.init.w2: missing (give every parameter of the 1D mixture family: w1, w2, loc1",
                  id="init-missing"),
     pytest.param({"model": {"family": "student_t", "init": {"loc": 0.0, "scale": 1.0, "df": -1.0}}},
-                 "scenario.model.init.df: must be in (0, 1000] (got -1.0)", id="init-df"),
+                 "scenario.model.init.df: must be in [0.001, 1000] (got -1.0)", id="init-df"),
     pytest.param({"divergences__0": {"key": "alpha", "params": {"alpha": 5.0}}},
                  "scenario.divergences[0].params.alpha: alpha must be in [-2, 3] (got 5.0)", id="div-param-range"),
     pytest.param({"divergences__0": {"key": "alpha", "params": {"beta": 0.5}}},
@@ -430,7 +430,7 @@ def _scenario(draw):
         "divergences": divs,
         "estimator": estimator,
         "optimizer": {"name": draw(st.sampled_from(["adam", "sgd", "lbfgs"])), "lr": draw(st.floats(1e-4, 10.0, **_fin)),
-                      "steps": draw(st.integers(1, 5000))},
+                      "steps": draw(st.integers(1, 2000))},  # the schema's maximum: DIVLAB_MAX_STEPS
         "seed": draw(st.integers(0, 2**32 - 1)),
         "view": {"frames": draw(st.integers(10, 200)), "show_loss": draw(st.booleans())},
     }
