@@ -65,16 +65,16 @@ else:
         seed(k, v)
 
 st.title("Fit 1D")
-st.caption("Target p: a mixture you edit, or a curve you draw. Model q: fitted by minimizing D(p‖q) for each "
-           "chosen divergence from the same starting point. Values in each divergence's unit (nats for the "
-           "log-based ones; H², TV, χ² and α have none).")
 lesson = sup.lesson_for(ss, sc)
 chart_top = None
-if lesson:  # the lesson view: its text, then the chart above the fold; the controls follow below
-    st.info(f"**Lesson: {lesson['title']}.** {lesson['look_for']}  \n"
-            "▶ Press **Play** under the chart (▶ ½× plays it slowly); the dotted curves are where each model "
-            "started. The controls to change the lesson are below the chart.")
+if lesson:  # the lesson view: its text, then the chart (with Play) above the fold; the controls below
+    st.info(f"**Lesson: {lesson['title']}.** {lesson['look_for']} **▶ Press Play under the chart** (▶ ½× plays it "
+            "slowly); dotted curves: where each model started. The controls follow below the chart.")
     chart_top = st.container()
+else:
+    st.caption("Target p: a mixture you edit, or a curve you draw. Model q: fitted by minimizing D(p‖q) for each "
+               "chosen divergence from the same starting point. Values in each divergence's unit (nats for the "
+               "log-based ones; H², TV, χ² and α have none).")
 
 # -- target p ---------------------------------------------------------------------------------------
 st.subheader("Target p")
