@@ -174,8 +174,10 @@ def estimate(p, q, divergence="kl", estimator: str = "auto", *, grid: Grid | Non
     check_seed(owner, seed)
     if n is not None:  # a sample or grid size: refused beyond what memory holds, naming the largest allowed
         top = _MAX_N_2D if estimator == "quadrature" and getattr(p, "dim", 1) == 2 else _MAX_N
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= top:
-            raise ValueError(f"{owner}(n={n!r}): n must be an integer in [1, {top}] (the largest value allowed)")
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise ValueError(f"{owner}(n={n!r}): n must be an integer")
+        if n > top:  # (each estimator names its own smallest n)
+            raise ValueError(f"{owner}(n={n!r}): n must be <= {top} (the largest value allowed)")
     if estimator not in ESTIMATORS and estimator not in spec.estimator_fns:
         raise ValueError(f"{owner}: estimator={estimator!r} is unknown (allowed: {', '.join(ESTIMATORS)})")
     p, q = _as_dist(p, "p"), _as_dist(q, "q")
