@@ -360,7 +360,7 @@ def _chernoff(p, q, a, label, pname="p", qname="q"):
         if isinstance(s, Verdict):
             return s
         side = "+∞" if s > 0 else "−∞"
-        why = _pair_diverges(tp, tq, a, b)
+        why = _pair_diverges(tp, tq, a, b, pname, qname)
         if why:
             return Verdict(INFINITE,
                            f"{label} is infinite: ∫{pname}^{a:g}·{qname}^{1 - a:g} diverges toward {side}: "
@@ -369,7 +369,7 @@ def _chernoff(p, q, a, label, pname="p", qname="q"):
     return _fin("1D tails: p^a q^(1−a) decays on both sides")
 
 
-def _pair_diverges(tp, tq, a, b) -> str:
+def _pair_diverges(tp, tq, a, b, pn="p", qn="q") -> str:
     """'' if p^a q^(1−a) is integrable on this side for these tails, else the reason."""
     kp, kq = tp[0], tq[0]
     if kq == "end":  # q ends, p does not: the support check already said so
@@ -393,9 +393,9 @@ def _pair_diverges(tp, tq, a, b) -> str:
     if d2 > 0:
         return ""
     if d2 < 0:
-        return f"{a:g}/σ_p² − {b:g}/σ_q² = {2 * d2:.4g} < 0 for these two components"
+        return f"{a:g}/σ_{pn}² − {b:g}/σ_{qn}² = {2 * d2:.4g} < 0 for these two components"
     d1 = a * tp[2] - b * tq[2]
-    return "" if d1 < 0 else f"{a:g}/σ_p² = {b:g}/σ_q² exactly, and the linear term does not decay"
+    return "" if d1 < 0 else f"{a:g}/σ_{pn}² = {b:g}/σ_{qn}² exactly, and the linear term does not decay"
 
 
 def _chernoff_mvn(cp, cq, a, label, pname, qname):
