@@ -731,9 +731,10 @@ def _sinkhorn_samples(p, q, *, n=None, seed=None, options=None, epsilon=0.1, deb
     reason = None if info["status"] == "converged" else (
         f"Sinkhorn stopped at max_iter={o['max_iter']} with marginal error {info['marginal_error']:.3g} "
         f"(tol {o['tol']:g}); raise max_iter or epsilon")
+    e = float(epsilon.detach()) if isinstance(epsilon, torch.Tensor) else float(epsilon)
     return Estimate(value=value, estimator="samples", divergence="sinkhorn",
-                    params={"epsilon": float(epsilon), "debias": bool(debias)},
-                    stderr=se, error=float(info["marginal_error"]) * float(epsilon), n=n_used, reason=reason, info=info)
+                    params={"epsilon": e, "debias": bool(debias)},
+                    stderr=se, error=float(info["marginal_error"]) * e, n=n_used, reason=reason, info=info)
 
 
 def _quantile_ok(p, q):
