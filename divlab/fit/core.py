@@ -79,7 +79,10 @@ class FitResult:
         dim = 2 if ("loc_x" in self.trajectory or "loc_x1" in self.trajectory) else 1
         k = sum(1 for name in self.trajectory if name[:1] == "w" and name[1:].isdigit())
         fam = make_family("FitResult.model", self.family, dim, k if self.family == "mixture" else None)
-        return fam.model({k: float(v[step]) for k, v in self.trajectory.items()})
+        vals = {k: float(v[step]) for k, v in self.trajectory.items()}
+        # as for the Normal above: finite fitted values are drawn even past the input bounds (a
+        # Student-t whose df grew past 1e6 on its way to a Normal)
+        return fam.model(vals, validate=not all(math.isfinite(v) for v in vals.values()))
 
     def as_dict(self) -> dict:
         return {

@@ -145,8 +145,9 @@ class Family:
         """The B models as one batched divlab distribution (for the Monte Carlo estimators)."""
         raise TypeError(f"family {self.key!r} does not define dist")  # pragma: no cover
 
-    def model(self, flat: dict, device=None, dtype=None) -> Distribution:
-        """One model (a divlab distribution) from flat parameters (floats)."""
+    def model(self, flat: dict, device=None, dtype=None, validate: bool = True) -> Distribution:
+        """One model (a divlab distribution) from flat parameters (floats); ``validate=False`` for a
+        fitted model, which may sit past the bounds an input must respect (a df grown past 1e6)."""
         raise TypeError(f"family {self.key!r} does not define model")  # pragma: no cover
 
     def min_scale(self, theta: torch.Tensor) -> torch.Tensor:
@@ -217,8 +218,8 @@ class NormalFamily(Family):
     def dist(self, theta):
         return Normal(theta[:, 0], torch.exp(theta[:, 1]), validate=False)
 
-    def model(self, f, device=None, dtype=None):
-        return Normal(float(f["loc"]), float(f["scale"]), device=device, dtype=dtype)
+    def model(self, f, device=None, dtype=None, validate=True):
+        return Normal(float(f["loc"]), float(f["scale"]), device=device, dtype=dtype, validate=validate)
 
     def min_scale(self, theta):
         return torch.exp(theta[:, 1])
@@ -266,8 +267,8 @@ class StudentTFamily(Family):
     def dist(self, theta):
         return StudentT(torch.exp(theta[:, 2]), theta[:, 0], torch.exp(theta[:, 1]), validate=False)
 
-    def model(self, f, device=None, dtype=None):
-        return StudentT(float(f["df"]), float(f["loc"]), float(f["scale"]), device=device, dtype=dtype)
+    def model(self, f, device=None, dtype=None, validate=True):
+        return StudentT(float(f["df"]), float(f["loc"]), float(f["scale"]), device=device, dtype=dtype, validate=validate)
 
     def min_scale(self, theta):
         return torch.exp(theta[:, 1])
@@ -340,9 +341,9 @@ class DiagFamily(Family):
     def dist(self, theta):
         return MultivariateNormal(theta[:, 0:2], scale_tril=self._L(theta), validate=False)
 
-    def model(self, f, device=None, dtype=None):
+    def model(self, f, device=None, dtype=None, validate=True):
         cov = [[f["scale_x"] ** 2, 0.0], [0.0, f["scale_y"] ** 2]]
-        return MultivariateNormal([f["loc_x"], f["loc_y"]], cov, device=device, dtype=dtype)
+        return MultivariateNormal([f["loc_x"], f["loc_y"]], cov, device=device, dtype=dtype, validate=validate)
 
     def min_scale(self, theta):
         return torch.exp(theta[:, 2:4]).min(-1).values
@@ -382,10 +383,10 @@ class MVNFamily(Family):
     def dist(self, theta):
         return MultivariateNormal(theta[:, 0:2], scale_tril=self._L(theta), validate=False)
 
-    def model(self, f, device=None, dtype=None):
+    def model(self, f, device=None, dtype=None, validate=True):
         sx, sy, r = f["scale_x"], f["scale_y"], f["corr"]
         cov = [[sx * sx, r * sx * sy], [r * sx * sy, sy * sy]]
-        return MultivariateNormal([f["loc_x"], f["loc_y"]], cov, device=device, dtype=dtype)
+        return MultivariateNormal([f["loc_x"], f["loc_y"]], cov, device=device, dtype=dtype, validate=validate)
 
     def min_scale(self, theta):
         return _min_sd(theta[:, 2], theta[:, 3], theta[:, 4])
@@ -513,16 +514,16 @@ class MixtureFamily(Family):
                                         validate=False) for k in range(self.K)]
         return Mixture(comps, w, validate=False)
 
-    def model(self, f, device=None, dtype=None):
+    def model(self, f, device=None, dtype=None, validate=True):
         K = self.K
         ws = [float(f[f"w{k}"]) for k in range(1, K + 1)]
         if self.dim == 1:
-            comps = [Normal(float(f[f"loc{k}"]), float(f[f"scale{k}"]), device=device, dtype=dtype)
+            comps = [Normal(float(f[f"loc{k}"]), float(f[f"scale{k}"]), device=device, dtype=dtype, validate=validate)
                      for k in range(1, K + 1)]
         else:
-            comps = [MVNFamily().model({n: f[f"{n}{k}"] for n in MVNFamily.names}, device=device, dtype=dtype)
+            comps = [MVNFamily().model({n: f[f"{n}{k}"] for n in MVNFamily.names}, device=device, dtype=dtype, validate=validate)
                      for k in range(1, K + 1)]
-        return Mixture(comps, ws, device=device, dtype=dtype)
+        return Mixture(comps, ws, device=device, dtype=dtype, validate=validate)
 
     def min_scale(self, theta):
         parts = self._parts(theta)
