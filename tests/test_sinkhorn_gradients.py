@@ -176,7 +176,7 @@ def test_backends_agree(eps):
         xx = x.clone().requires_grad_(True)
         v, info = sinkhorn_divergence(xx, a, y, b, eps, tol=1e-12, max_iter=20_000, backend=backend)
         assert info["backend"] == backend and info["status"] == "converged"
-        res[backend] = (float(v), torch.autograd.grad(v, xx)[0])
+        res[backend] = (float(v.detach()), torch.autograd.grad(v, xx)[0])
     assert res["online"][0] == pytest.approx(res["tensorized"][0], rel=1e-10)
     assert torch.allclose(res["online"][1], res["tensorized"][1], rtol=1e-7, atol=1e-10)
 

@@ -80,6 +80,11 @@ PQ = "p is the target, q the model"
 
 
 # --------------------------------------------------------------------------- Sinkhorn core
+def _f(v) -> float:
+    """A float from a number or a 0-dim tensor (detached: no autograd warning)."""
+    return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
+
+
 def eps_schedule(diameter2: float, eps: float, scaling: float) -> list[float]:
     """Geometric ε-annealing from max(diameter², ε) down to ε, by factor ``scaling`` (pure)."""
     start = max(float(diameter2), eps)
@@ -107,7 +112,7 @@ def sinkhorn_potentials(C, la, lb, eps, *, tol=1e-9, max_iter=2000, scaling=0.5,
         sched = [eps]
     else:
         diam2 = float(C.detach().max()) if C.numel() else 0.0
-        sched = eps_schedule(diam2, float(eps), scaling)[:-1] + [eps]
+        sched = eps_schedule(diam2, _f(eps), scaling)[:-1] + [eps]
         g = torch.zeros_like(lb)
         f = softmin(sched[0], C, lb + g / sched[0])
     iters = 0
@@ -122,7 +127,7 @@ def sinkhorn_potentials(C, la, lb, eps, *, tol=1e-9, max_iter=2000, scaling=0.5,
         g = softmin(eps, C.T, la + f / eps)
         f_new = softmin(eps, C, lb + g / eps)
         # row marginal of π(f, g) is a_i exp((f_i − f_new_i)/ε)
-        err = float((a * torch.expm1((f - f_new).detach() / eps).abs()).sum())
+        err = float((a * torch.expm1((f - f_new).detach() / _f(eps)).abs()).sum().detach())
         f = f_new
         iters += 1
         if not math.isfinite(err) and not torch.isfinite(f).all():
@@ -152,7 +157,7 @@ def ot_eps(x, a, y, b, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, gradient="e
                                                        scaling=scaling, init=init)
         value = (a * f).sum() + (b * g).sum()
         with torch.no_grad():
-            e = float(eps)
+            e = _f(eps)
             cost = float((torch.exp(la[:, None] + lb[None, :] + (f[:, None] + g[None, :] - C) / e) * C).sum())
         return value, {"potentials": (f.detach(), g.detach()), "iterations": iters, "marginal_error": err,
                        "status": status, "transport_cost": cost, "backend": "tensorized (autograd)"}
@@ -188,7 +193,7 @@ def sym_potential(C, la, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, inner=2, 
     if init is not None:
         f, sched = init, [eps]
     else:
-        sched = eps_schedule(float(C.detach().max()) if C.numel() else 0.0, float(eps), scaling)[:-1] + [eps]
+        sched = eps_schedule(float(C.detach().max()) if C.numel() else 0.0, _f(eps), scaling)[:-1] + [eps]
         f = softmin(sched[0], C, la)
     iters = 0
     for e in sched[:-1]:
@@ -198,7 +203,7 @@ def sym_potential(C, la, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, inner=2, 
     err, status = math.inf, "max_iter"
     for _ in range(max_iter):
         t = softmin(eps, C, la + f / eps)
-        err = float((a * torch.expm1((f - t).detach() / eps).abs()).sum())
+        err = float((a * torch.expm1((f - t).detach() / _f(eps)).abs()).sum().detach())
         f = 0.5 * (f + t)
         iters += 1
         if err < tol:
