@@ -234,6 +234,10 @@ def add_target_images(fig: go.Figure, target: Distribution, xs, ys) -> go.Figure
                            "sizing": "stretch", "layer": "below", "opacity": 1.0})
             tr.contours.coloring = "lines"
             tr.line = {"width": 0.6, "color": "rgba(80, 80, 80, 0.5)"}
+            # plotly draws grid and zero lines over a layer-"below" image: white stripes through the target
+            for ax in (xa, ya):
+                key = ("xaxis" if ax[0] == "x" else "yaxis") + ax[1:]
+                fig.layout[key].update(showgrid=False, zeroline=False)
     fig.update_layout(images=images)
     return fig
 

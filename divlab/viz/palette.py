@@ -2,7 +2,7 @@
 
 Every figure, page and export takes a divergence's colour from :func:`color_for`, so forward KL
 is the same blue on Fit 1D, in a Race, in a GIF and on the Discrete page. The colours were chosen
-(greedily, from Tableau, Dark24, Set1/2 and Dark2) so that every pair differs by ΔE ≥ 25 in
+(greedily, from Tableau, Dark24, Set1/2 and Dark2) so that every pair differs by ΔE ≥ 24 in
 CIELAB and every colour differs from the target's grey by ΔE ≥ 25: the six a Race shows at once
 stay distinguishable, and none reads as the target. The flows (SVGD, Langevin) and the
 perturbed KSD have colours of their own too. ``tests/test_palette.py`` checks these numbers.
@@ -21,14 +21,14 @@ COLORS = {
     "bhattacharyya": "#620042", "cauchy_schwarz": "#fc0080", "f_divergence": "#a6761d",
     "wasserstein": "#4b0082", "sinkhorn": "#1b9e77", "sliced_wasserstein": "#0d2a63",
     "mmd": "#fc8d62", "energy": "#da16ff", "ksd": "#d6616b", "fisher": "#800000",
-    "svgd": "#e6ab02", "langevin": "#008080", "perturbed_ksd": "#b5cf6b",
+    "svgd": "#e6ab02", "langevin": "#c71585", "perturbed_ksd": "#b5cf6b",
 }
 #: the target p: grey, and only the target
 TARGET_GREY = "#3c3c3c"
 TARGET_COLOR = "rgba(60, 60, 60, 0.9)"
 TARGET_FILL = "rgba(120, 120, 120, 0.25)"
 #: for keys registered later (a user's own divergence): saturated colours not used above
-_EXTRA = ("#e7298a", "#66a61e", "#7570b3", "#d95f02", "#00ced1", "#c71585", "#4682b4", "#daa520")
+_EXTRA = ("#e7298a", "#66a61e", "#7570b3", "#d95f02", "#00ced1", "#008080", "#4682b4", "#daa520")
 
 
 def color_for(key: str) -> str:
