@@ -195,7 +195,7 @@ def fit_categorical(target, family="categorical", divergence="kl", *, steps=500,
     docstring). ``estimator``: "auto" or "exact" (the sums are exact); ``options``: {"frames": F}
     (recorded probability frames, default 60, 20 when K' > 10 000). Arguments of the grid fits
     (n, box, components) must keep their defaults. Default ``lr``: 0.1 (Adam / SGD), 1.0 (L-BFGS)."""
-    from .core import MAX_STEPS, OPTIMIZERS, _check_number, _is_per_key
+    from .core import _check_number, _is_per_key, check_run_args
 
     owner = "fit"
     if not isinstance(target, Categorical):
@@ -210,18 +210,9 @@ def fit_categorical(target, family="categorical", divergence="kl", *, steps=500,
                          "estimator must be 'auto' or 'exact'")
     if family == "categorical" and topk is not None:
         raise ValueError(f"fit(topk={topk!r}): topk applies to family='categorical_topk'")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"fit(optimizer={optimizer!r}): optimizer must be one of {', '.join(OPTIMIZERS)}")
-    if schedule not in ("cosine", "constant"):
-        raise ValueError(f"fit(schedule={schedule!r}): schedule must be 'cosine' or 'constant'")
-    steps = _check_number(owner, "steps", steps, low=0, integer=True, high=MAX_STEPS)
-    lr = (1.0 if optimizer == "lbfgs" else 0.1) if lr is None else lr
-    lr = _check_number(owner, "lr", lr, low=0, low_open=True)
-    restarts = _check_number(owner, "restarts", restarts, low=1, integer=True, high=4096)
-    tol = _check_number(owner, "tol", tol, low=0)
-    patience = _check_number(owner, "patience", patience, low=1, integer=True)
-    if time_budget_s is not None:
-        time_budget_s = _check_number(owner, "time_budget_s", time_budget_s, low=0, low_open=True)
+    steps, lr, restarts, tol, patience, time_budget_s = check_run_args(
+        owner, optimizer=optimizer, schedule=schedule, steps=steps, lr=lr, default_lr=0.1, restarts=restarts,
+        tol=tol, patience=patience, time_budget_s=time_budget_s)
     if callback is not None and not callable(callback):
         raise ValueError(f"fit(callback={callback!r}): callback must be callable")
     opts = dict(options or {})

@@ -99,6 +99,27 @@ def _jsonable(x: float):
     return x if math.isfinite(x) else ("inf" if x > 0 else ("-inf" if x < 0 else "nan"))
 
 
+def check_run_args(owner, *, optimizer, schedule, steps, lr, default_lr, restarts, tol, patience, time_budget_s,
+                   also=()):
+    """The optimizer's arguments of a fit, checked (ValueError naming the argument and the value):
+    returns (steps, lr, restarts, tol, patience, time_budget_s); ``lr`` None takes 1.0 for LBFGS,
+    else ``default_lr``; ``also``: optimizer names handled before this check, for the message."""
+    if optimizer not in OPTIMIZERS:
+        names = ", ".join(OPTIMIZERS + tuple(also))
+        raise ValueError(f"fit(optimizer={optimizer!r}): optimizer must be one of {names}")
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"fit(schedule={schedule!r}): schedule must be 'cosine' or 'constant'")
+    steps = _check_number(owner, "steps", steps, low=0, integer=True, high=MAX_STEPS)
+    lr = (1.0 if optimizer == "lbfgs" else default_lr) if lr is None else lr
+    lr = _check_number(owner, "lr", lr, low=0, low_open=True)
+    restarts = _check_number(owner, "restarts", restarts, low=1, integer=True, high=4096)
+    tol = _check_number(owner, "tol", tol, low=0)
+    patience = _check_number(owner, "patience", patience, low=1, integer=True)
+    if time_budget_s is not None:
+        time_budget_s = _check_number(owner, "time_budget_s", time_budget_s, low=0, low_open=True)
+    return steps, lr, restarts, tol, patience, time_budget_s
+
+
 def _check_number(owner, name, v, low=None, high=None, low_open=False, integer=False):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not float(v).is_integer()):
         kind = "an integer" if integer else "a number"
@@ -246,18 +267,9 @@ def fit(target: Distribution, family: str = "normal", divergence="kl", *, steps:
             raise ValueError("fit(optimizer='fb_gvi'): one divergence (reverse_kl) and restarts=1")
         return fit_fbgvi(target, family, divs[0], steps=steps, lr=0.05 if lr is None else lr, init=init, tol=tol,
                          patience=patience, nodes=n, callback=callback)
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"fit(optimizer={optimizer!r}): optimizer must be one of {', '.join(OPTIMIZERS)}, fb_gvi")
-    if schedule not in ("cosine", "constant"):
-        raise ValueError(f"fit(schedule={schedule!r}): schedule must be 'cosine' or 'constant'")
-    steps = _check_number(owner, "steps", steps, low=0, integer=True, high=MAX_STEPS)
-    lr = (1.0 if optimizer == "lbfgs" else 0.05) if lr is None else lr
-    lr = _check_number(owner, "lr", lr, low=0, low_open=True)
-    restarts = _check_number(owner, "restarts", restarts, low=1, integer=True, high=4096)
-    tol = _check_number(owner, "tol", tol, low=0)
-    patience = _check_number(owner, "patience", patience, low=1, integer=True)
-    if time_budget_s is not None:
-        time_budget_s = _check_number(owner, "time_budget_s", time_budget_s, low=0, low_open=True)
+    steps, lr, restarts, tol, patience, time_budget_s = check_run_args(
+        owner, optimizer=optimizer, schedule=schedule, steps=steps, lr=lr, default_lr=0.05, restarts=restarts,
+        tol=tol, patience=patience, time_budget_s=time_budget_s, also=("fb_gvi",))
     if n is not None:
         n = _check_number(owner, "n", n, low=3, integer=True, high=1 << 20)
     if callback is not None and not callable(callback):
