@@ -5,14 +5,17 @@ is the same blue on Fit 1D, in a Race, in a GIF and on the Discrete page. The co
 (greedily, from Tableau, Dark24, Set1/2 and Dark2) so that every pair differs by ΔE ≥ 24 in
 CIELAB and every colour differs from the target's grey by ΔE ≥ 25: the six a Race shows at once
 stay distinguishable, and none reads as the target. The flows (SVGD, Langevin) and the
-perturbed KSD have colours of their own too. ``tests/test_palette.py`` checks these numbers.
+perturbed KSD have colours of their own too, and so has the transport map T_ε drawn as arrows on
+Fit 2D and Flows (``"transport_map"``: a vivid azure, ΔE ≥ 40 from every other colour and ≥ 57
+from forward KL's blue, dark enough to read over the grey target). ``tests/test_palette.py``
+checks these numbers.
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["COLORS", "color_for", "TARGET_COLOR", "TARGET_FILL", "TARGET_GREY", "delta_e", "extra_colors"]
+__all__ = ["COLORS", "color_for", "MAP_COLOR", "TARGET_COLOR", "TARGET_FILL", "TARGET_GREY", "delta_e", "extra_colors"]
 
 COLORS = {
     "kl": "#1f77b4", "reverse_kl": "#d62728", "jeffreys": "#9467bd", "js": "#2ca02c",
@@ -22,7 +25,10 @@ COLORS = {
     "wasserstein": "#4b0082", "sinkhorn": "#1b9e77", "sliced_wasserstein": "#0d2a63",
     "mmd": "#fc8d62", "energy": "#da16ff", "ksd": "#d6616b", "fisher": "#800000",
     "svgd": "#e6ab02", "langevin": "#c71585", "perturbed_ksd": "#b5cf6b",
+    "transport_map": "#0060f8",
 }
+#: the transport map T_ε (arrows x → T_ε(x) on Fit 2D and Flows): one colour that means "transport map"
+MAP_COLOR = COLORS["transport_map"]
 #: the target p: grey, and only the target
 TARGET_GREY = "#3c3c3c"
 TARGET_COLOR = "rgba(60, 60, 60, 0.9)"
