@@ -63,39 +63,105 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: str, bandwidth: floa
     raise ValueError(f"mmd(kernel={kernel!r}): kernel must be one of {', '.join(KERNELS)}")
 
 
-#: entries of one row block of the blockwise kernel sums
-BLOCK_ENTRIES = 1 << 20
+#: entries of one row block of the blockwise kernel sums: 2 MiB in float64, below the mmap
+#: threshold that :func:`divlab.device.tune_cpu_allocator` sets (4 MiB), so the block temporaries
+#: are reused from the heap instead of page-faulted anew for every block (8 MiB blocks took 3–8×
+#: longer per entry on this 2-core machine: docs/benchmarks.md)
+BLOCK_ENTRIES = 1 << 18
 
 
-def _pair_sums(x, z, w, kernel, h, need_grad):
+def _kernel_block(d2, kernel, h, need_grad):
+    """K and, when the gradient is needed, k' (with ∂k(x, z)/∂x = k'·(x − z)) of one block of
+    squared distances, overwriting ``d2``. For the Gaussian kernel k' = −K/h² is returned as the
+    scalar −1/h² (the callers multiply the sums, not the matrix)."""
+    if kernel == "gaussian":
+        K = d2.mul_(-1.0 / (2 * h * h)).exp_()
+        return K, (-1.0 / (h * h)) if need_grad else None
+    if kernel == "imq":
+        K = d2.mul_(1.0 / (h * h)).add_(1.0).rsqrt_()
+        return K, (K * K * K).mul_(-1.0 / (h * h)) if need_grad else None
+    if kernel == "energy":
+        r = d2.sqrt_()
+        Kp = None
+        if need_grad:
+            Kp = torch.where(r > 0, -1.0 / torch.where(r > 0, r, torch.ones_like(r)), torch.zeros_like(r))
+        return r.neg_(), Kp
+    raise ValueError(f"mmd(kernel={kernel!r}): kernel must be one of {', '.join(KERNELS)}")
+
+
+def _sums(K, Kp, W, with_grad):
+    """K W[:, 0] and, for the gradient, (k' W[:, 0], k' W[:, 1:]) for one block, where W = [w, w·z]
+    (one matrix product per matrix instead of three)."""
+    if not with_grad:
+        return K @ W[:, 0], None, None
+    if isinstance(Kp, float):  # Gaussian: k' = Kp·K
+        R = K @ W
+        return R[:, 0], Kp * R[:, 0], Kp * R[:, 1:]
+    R = Kp @ W
+    return K @ W[:, 0], R[:, 0], R[:, 1:]
+
+
+def _pair_sums(x, z, w, kernel, h, need_grad, *, col_w=None):
     """Blockwise over the rows of x (n, d) against z (m, d) with weights w (m,): K w (n,) and, for
     the gradient in x, Σ_j w_j k'_ij (n,) and Σ_j w_j k'_ij z_j (n, d), where
-    ∂k(x_i, z_j)/∂x_i = k'_ij (x_i − z_j). Memory: block × m."""
-    n, m = x.shape[0], z.shape[0]
+    ∂k(x_i, z_j)/∂x_i = k'_ij (x_i − z_j). With ``col_w`` (n,) the same blocks also give the
+    column sums Kᵀ col_w (m,) and Σ_i col_w_i k'_ij, Σ_i col_w_i k'_ij x_i (for the gradient in z),
+    so a cross term x–z costs one pass, not two. Memory: block × m.
+    Returns (Kw, G1, G2) or, with ``col_w``, ((Kw, G1, G2), (Kᵀc, G1ᵀ, G2ᵀ))."""
+    n, m, d = x.shape[0], z.shape[0], x.shape[1]
     block = max(1, BLOCK_ENTRIES // max(m, 1))
     Kw = x.new_empty(n)
     G1 = x.new_empty(n) if need_grad else None
-    G2 = x.new_empty(n, x.shape[1]) if need_grad else None
+    G2 = x.new_empty(n, d) if need_grad else None
+    W = torch.cat([w[:, None], w[:, None] * z], 1) if need_grad else w[:, None]
+    if col_w is not None:
+        Cw = x.new_zeros(m)
+        C1 = x.new_zeros(m) if need_grad else None
+        C2 = x.new_zeros(m, d) if need_grad else None
+        V = torch.cat([col_w[:, None], col_w[:, None] * x], 1) if need_grad else col_w[:, None]
     for s in range(0, n, block):
         e = min(n, s + block)
-        d2 = sqdist(x[s:e], z)
-        if kernel == "gaussian":
-            K = d2.mul_(-1.0 / (2 * h * h)).exp_()
-            Kp = K * (-1.0 / (h * h)) if need_grad else None
-        elif kernel == "imq":
-            K = d2.mul_(1.0 / (h * h)).add_(1.0).rsqrt_()
-            Kp = K * K * K * (-1.0 / (h * h)) if need_grad else None
-        elif kernel == "energy":
-            r = d2.sqrt_()
-            if need_grad:
-                Kp = torch.where(r > 0, -1.0 / torch.where(r > 0, r, torch.ones_like(r)), torch.zeros_like(r))
-            K = r.neg_()
-        else:
-            raise ValueError(f"mmd(kernel={kernel!r}): kernel must be one of {', '.join(KERNELS)}")
-        Kw[s:e] = K @ w
+        K, Kp = _kernel_block(sqdist(x[s:e], z), kernel, h, need_grad)
+        Kw[s:e], g1, g2 = _sums(K, Kp, W, need_grad)
         if need_grad:
-            G1[s:e] = Kp @ w
-            G2[s:e] = Kp @ (w[:, None] * z)
+            G1[s:e], G2[s:e] = g1, g2
+        if col_w is not None:
+            kc, c1, c2 = _sums(K.T, Kp.T if isinstance(Kp, torch.Tensor) else Kp, V[s:e], need_grad)
+            Cw += kc
+            if need_grad:
+                C1 += c1
+                C2 += c2
+    if col_w is None:
+        return Kw, G1, G2
+    return (Kw, G1, G2), (Cw, C1, C2)
+
+
+def _self_sums(x, w, kernel, h, need_grad):
+    """:func:`_pair_sums` of a cloud against itself, computing each off-diagonal block of the
+    symmetric kernel matrix once (rows s:e against columns s:n; the block's transpose gives the
+    sums of the rows below): half the kernel evaluations of the full pass."""
+    n, d = x.shape
+    block = max(1, BLOCK_ENTRIES // max(n, 1))
+    Kw = x.new_zeros(n)
+    G1 = x.new_zeros(n) if need_grad else None
+    G2 = x.new_zeros(n, d) if need_grad else None
+    W = torch.cat([w[:, None], w[:, None] * x], 1) if need_grad else w[:, None]
+    for s in range(0, n, block):
+        e = min(n, s + block)
+        K, Kp = _kernel_block(sqdist(x[s:e], x[s:]), kernel, h, need_grad)
+        kw, g1, g2 = _sums(K, Kp, W[s:], need_grad)
+        Kw[s:e] += kw
+        if need_grad:
+            G1[s:e] += g1
+            G2[s:e] += g2
+        if e < n:
+            Kt = K[:, e - s:].T
+            Kpt = Kp[:, e - s:].T if isinstance(Kp, torch.Tensor) else Kp
+            kw, g1, g2 = _sums(Kt, Kpt, W[s:e], need_grad)
+            Kw[e:] += kw
+            if need_grad:
+                G1[e:] += g1
+                G2[e:] += g2
     return Kw, G1, G2
 
 
@@ -109,10 +175,9 @@ class _MMD2(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, a, y, b, kernel, h, statistic, box):
         need = any(ctx.needs_input_grad[:4])
-        Kxx_a, G1xx, G2xx = _pair_sums(x, x, a, kernel, h, need)
-        Kyy_b, G1yy, G2yy = _pair_sums(y, y, b, kernel, h, need)
-        Kxy_b, G1xy, G2xy = _pair_sums(x, y, b, kernel, h, need)
-        Kyx_a, G1yx, G2yx = _pair_sums(y, x, a, kernel, h, need)
+        Kxx_a, G1xx, G2xx = _self_sums(x, a, kernel, h, need)
+        Kyy_b, G1yy, G2yy = _self_sums(y, b, kernel, h, need)
+        (Kxy_b, G1xy, G2xy), (Kyx_a, G1yx, G2yx) = _pair_sums(x, y, b, kernel, h, need, col_w=a)
         dk = _DIAG[kernel]
         parts = []
         for w, Kw in ((a, Kxx_a), (b, Kyy_b)):
