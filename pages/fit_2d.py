@@ -9,6 +9,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from divlab import app_support as sup
 from divlab import app_support_2d as s2
 from divlab import limits, viz
+from divlab.app import entropic_map as emap
 from divlab.distributions import from_spec
 from divlab.scenario import ESTIMATORS, load_preset
 from divlab.viz import target_figure2d
@@ -43,6 +44,13 @@ sup.keep_stopped_run(ss, GUARD, LAST)
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_downloads(scenario_json: str):
     return s2.fit2d_downloads(scenario_json)
+
+
+@st.cache_data(show_spinner="Computing the transport map...", max_entries=32)
+def cached_maps(scenario_json: str, models_key: str):
+    """The entropic map from each final model q to the target p (keyed by the final models, so a
+    stopped run's partial result gets its own)."""
+    return emap.fit2d_maps({"scenario": scenario_json, "final_models": json.loads(models_key)})
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -260,7 +268,27 @@ if last is None:
 else:
     if last.get("stopped"):
         st.warning(last["stopped"])
-    st.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="fit2d_anim")
+    figure, maps = last["figure"], None
+    show_map = st.toggle(emap.MAP_TOGGLE, key="fit2d_show_map",
+                         help="Arrows from samples x of the fitted model q to T_ε(x): where q's mass would have to "
+                              "move to become p under entropic optimal transport (cost |x − y|²).")
+    if show_map and not last.get("final_models"):
+        st.info("Run again to compute the transport map of this result.")
+    elif show_map:
+        maps = cached_maps(last["scenario"], emap.maps_key(last["final_models"]))
+        which = None
+        ok = [i for i, mp in enumerate(maps) if "error" not in mp]
+        if emap.fit2d_shared_panel(last) and ok:
+            if ss.get("fit2d_map_which") not in ok:  # a choice kept from a run with more fits
+                ss["fit2d_map_which"] = ok[0]
+            which = st.selectbox("arrows of the fit", ok, key="fit2d_map_which", format_func=lambda i: maps[i]["label"],
+                                 help="The overlay holds every fit in one panel: the arrows are one fit's "
+                                      "(one panel per divergence shows each fit's own).")
+        figure = emap.fit2d_map_figure(last, maps, which)
+    st.plotly_chart(viz.for_display(figure), width="stretch", key="fit2d_anim")
+    if maps:
+        st.caption(emap.map_caption(maps, "fit2d"))
+        st.dataframe(pd.DataFrame(emap.map_rows(maps, "model q")), hide_index=True, width="stretch")
     st.subheader("Final fits")
     st.caption("D(p‖q) at the last step, in the unit the table names, by the fit's estimator (p = target, q = model).")
     st.dataframe(pd.DataFrame(last["table"]), hide_index=True, width="stretch")

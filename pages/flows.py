@@ -1,5 +1,7 @@
 """Flows: 2D particles flowing to the target under MMD, Sinkhorn, SVGD and Langevin, side by side."""
 
+import json
+
 import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -7,6 +9,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from divlab import app_support as sup
 from divlab import app_support_2d as s2
 from divlab import limits, viz
+from divlab.app import entropic_map as emap
 from divlab.viz.flow import FLOW_NAMES
 
 # a deep link that is a fresh server's first request runs this file alone: app.py takes it over
@@ -32,6 +35,12 @@ def cached_flows(target_json: str, flows: tuple, n: int, steps: int, seed: int, 
 
 # a run stopped by a click (Stop) or by the budget: its partial result is this page's last result
 sup.keep_stopped_run(ss, GUARD, LAST)
+
+
+@st.cache_data(show_spinner="Computing the transport map...", max_entries=32)
+def cached_maps(target_json: str, particles_key: str):
+    """The entropic map from each flow's last particles to samples of the target."""
+    return emap.flows_maps({"target": target_json, "final_particles": json.loads(particles_key)})
 
 
 def seed(key, value):
@@ -130,7 +139,19 @@ if last is None:
 else:
     if last.get("stopped"):
         st.warning(last["stopped"])
-    st.plotly_chart(viz.for_display(last["figure"]), width="stretch", key="flows_anim")
+    figure, maps = last["figure"], None
+    show_map = st.toggle(emap.MAP_TOGGLE, key="flows_show_map",
+                         help="Arrows from the particles at the last step to T_ε(x): where entropic optimal "
+                              "transport (cost |x − y|²) onto samples of p would still move them.")
+    if show_map and not last.get("final_particles"):
+        st.info("Run again to compute the transport map of this result.")
+    elif show_map:
+        maps = cached_maps(last["target"], emap.maps_key(last["final_particles"]))
+        figure = emap.flows_map_figure(last, maps)
+    st.plotly_chart(viz.for_display(figure), width="stretch", key="flows_anim")
+    if maps:
+        st.caption(emap.map_caption(maps, "flows"))
+        st.dataframe(pd.DataFrame(emap.map_rows(maps, "flow")), hide_index=True, width="stretch")
     st.subheader("Where each flow ended")
     st.caption("The measure between the particles and samples of p (lower is closer), at the start and at the "
                "last step; status and wall-clock time.")

@@ -524,8 +524,12 @@ def fit2d_view(scenario_json: str, layout: str = "overlay", callback=None) -> di
     else:
         fig = fit2d_animation(target, results, n_frames=frames, show_loss=sc.view.show_loss)
     rows = sup.fit_rows(results)  # each final value in its divergence's unit (the registry's)
+    # the final models (small specs), for the transport map the page draws on request (entropic_map)
+    from .entropic_map import fit2d_final_models
+
     return {"scenario": scenario_json, "figure": figure_spec(fig), "table": rows,
-            "modes": _modes(target, results), "look_for": _look_for(results)}
+            "modes": _modes(target, results), "look_for": _look_for(results),
+            "final_models": fit2d_final_models(results)}
 
 
 def fit2d_downloads(scenario_json: str) -> dict:

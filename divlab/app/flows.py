@@ -75,4 +75,8 @@ def flows_view(target_json: str, flows: Sequence[str], *, n: int = 150, steps: i
                      "at the end": f"{final:.4g}" if math.isfinite(final) else "∞",
                      "status": fr.status, "time [s]": round(float(fr.elapsed_s), 2)})
     fig = flow_animation(target, results)
-    return {"figure": figure_spec(fig), "table": rows, "target": target_json}
+    # the last particles (small lists), for the transport map the page draws on request (entropic_map)
+    from .entropic_map import flows_final_particles
+
+    return {"figure": figure_spec(fig), "table": rows, "target": target_json,
+            "final_particles": flows_final_particles(results)}

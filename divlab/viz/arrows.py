@@ -9,6 +9,9 @@ of plotly annotations would do the same much more slowly. The colour is the pale
 for the transport map (:data:`divlab.viz.palette.MAP_COLOR`), semi-transparent so the target
 under the arrows stays visible.
 
+The trace can go under others (``index``): the pages put it just above the panel's target, so
+the model's ellipses and the particles stay visible over the arrows that start from them.
+
 In an animation (a figure with frames) the arrows belong to one state, by default the last
 frame: the trace is listed in every frame, empty in all but that one, so Play shows the model
 moving without stale arrows and draws them when it reaches the end (plotly keeps a trace that a
@@ -33,8 +36,8 @@ from .palette import MAP_COLOR
 __all__ = ["add_map_arrows", "add_map_arrows_to_spec", "map_arrows_trace", "arrow_segments", "open_at_frame",
            "MAP_NAME", "HEAD_PX", "OPACITY"]
 
-#: the legend entry of the arrows
-MAP_NAME = "transport map T_ε: x ~ q → T_ε(x)"
+#: the legend entry of the arrows (short: a long one ran under the figure's modebar on Flows)
+MAP_NAME = "transport map T_ε"
 #: arrowhead size in pixels
 HEAD_PX = 9
 #: opacity of the whole arrow trace (segments do not darken where they cross)
@@ -115,25 +118,44 @@ def _frame_index(n_frames: int, at_frame: int) -> int:
     return k
 
 
+def _insert_at(index: int | None, n_traces: int) -> int:
+    """Where the arrow trace goes among ``n_traces`` traces (None: on top, after all of them)."""
+    if index is None:
+        return n_traces
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index <= n_traces:
+        raise ValueError(f"index={index!r}: must be a trace position in 0..{n_traces} (None: on top)")
+    return int(index)
+
+
+def _frame_traces(traces, data, pos: int) -> list:
+    """A frame's trace indices once a trace is inserted at ``pos``, plus ``pos`` itself."""
+    old = list(range(len(data))) if traces is None else list(traces)
+    return [t + 1 if t >= pos else t for t in old] + [pos]
+
+
 def add_map_arrows(fig: go.Figure, x, Tx, *, row: int | None = None, col: int | None = None,
                    color: str | None = None, max_arrows: int = 80, name: str = MAP_NAME,
-                   showlegend: bool = True, at_frame: int = -1) -> go.Figure:
+                   showlegend: bool = True, at_frame: int = -1, index: int | None = None) -> go.Figure:
     """Draw arrows from the points ``x`` (n, 2) to their images ``Tx`` (n, 2) on ``fig`` (in
     subplot ``row``, ``col`` when given) as one trace: at most ``max_arrows`` of them (evenly
     spaced indices), non-finite pairs skipped, in the palette's transport-map colour unless
-    ``color`` is given. If ``fig`` has frames, the arrows show at frame ``at_frame`` only (see
-    the module docstring). Returns ``fig``."""
+    ``color`` is given. ``index``: the trace's position in ``fig.data`` (drawn over the traces
+    before it and under those after; default on top). If ``fig`` has frames, the arrows show at
+    frame ``at_frame`` only (see the module docstring). Returns ``fig``."""
     if not isinstance(fig, go.Figure):
         raise ValueError(f"add_map_arrows(fig={type(fig).__name__}): needs a plotly go.Figure "
                          "(for a figure dict use add_map_arrows_to_spec)")
+    pos = _insert_at(index, len(fig.data))
     tr = map_arrows_trace(x, Tx, color=color, max_arrows=max_arrows, name=name, showlegend=showlegend)
     fig.add_trace(tr, row=row, col=col)
+    if pos < len(fig.data) - 1:
+        data = list(fig.data)
+        fig.data = data[:pos] + [data[-1]] + data[pos:-1]
     if fig.frames:
-        idx = len(fig.data) - 1
         k = _frame_index(len(fig.frames), at_frame)
-        tj = fig.data[idx].to_plotly_json()
+        tj = fig.data[pos].to_plotly_json()
         fig.frames = [go.Frame(data=list(fr.data) + [_frame_entry(tj, j == k)],
-                               traces=list(fr.traces or range(len(fr.data))) + [idx], name=fr.name,
+                               traces=_frame_traces(fr.traces, fr.data, pos), name=fr.name,
                                layout=fr.layout, group=fr.group, baseframe=fr.baseframe)
                       for j, fr in enumerate(fig.frames)]
     return fig
@@ -141,23 +163,24 @@ def add_map_arrows(fig: go.Figure, x, Tx, *, row: int | None = None, col: int | 
 
 def add_map_arrows_to_spec(spec: dict, x, Tx, *, xaxis: str = "x", yaxis: str = "y", color: str | None = None,
                            max_arrows: int = 80, name: str = MAP_NAME, showlegend: bool = True,
-                           at_frame: int = -1) -> dict:
+                           at_frame: int = -1, index: int | None = None) -> dict:
     """:func:`add_map_arrows` on a figure dict (``fig.to_dict()``): returns a new dict (the
     input is not changed; unchanged traces and frames are shared, not copied) with the arrow
-    trace on axes ``xaxis``/``yaxis`` ("x2", "y2" ...) appended, and listed in every frame."""
+    trace on axes ``xaxis``/``yaxis`` ("x2", "y2" ...) at position ``index`` of the data
+    (default on top), listed in every frame (the frames' trace indices are renumbered)."""
     if not isinstance(spec, dict) or "data" not in spec:
         raise ValueError("add_map_arrows_to_spec(spec=...): needs a figure dict (fig.to_dict())")
+    pos = _insert_at(index, len(spec["data"]))
     tr = map_arrows_trace(x, Tx, color=color, max_arrows=max_arrows, name=name, showlegend=showlegend)
     tj = tr.to_plotly_json()
     tj.update(xaxis=xaxis, yaxis=yaxis)
     out = dict(spec)
-    out["data"] = list(spec["data"]) + [tj]
+    out["data"] = list(spec["data"][:pos]) + [tj] + list(spec["data"][pos:])
     frames = spec.get("frames") or []
     if frames:
-        idx = len(out["data"]) - 1
         k = _frame_index(len(frames), at_frame)
         out["frames"] = [dict(fr, data=list(fr.get("data", [])) + [_frame_entry(tj, j == k)],
-                              traces=list(fr.get("traces", range(len(fr.get("data", []))))) + [idx])
+                              traces=_frame_traces(fr.get("traces"), fr.get("data", []), pos))
                          for j, fr in enumerate(frames)]
     return out
 

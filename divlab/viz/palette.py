@@ -6,8 +6,10 @@ is the same blue on Fit 1D, in a Race, in a GIF and on the Discrete page. The co
 CIELAB and every colour differs from the target's grey by ΔE ≥ 25: the six a Race shows at once
 stay distinguishable, and none reads as the target. The flows (SVGD, Langevin) and the
 perturbed KSD have colours of their own too, and so has the transport map T_ε drawn as arrows on
-Fit 2D and Flows (``"transport_map"``: a vivid azure, ΔE ≥ 40 from every other colour and ≥ 57
-from forward KL's blue, dark enough to read over the grey target). ``tests/test_palette.py``
+Fit 2D and Flows (``"transport_map"``: a violet, ΔE ≥ 27 from every other colour and ≥ 53 from
+the colours drawn beside it there: forward and reverse KL, JS, Hellinger, the four flows; dark
+enough to read over the grey target. An azure at ΔE 58 from forward KL's blue still read as "the
+same blue" over its ellipses: CIE76 overstates differences among blues). ``tests/test_palette.py``
 checks these numbers.
 """
 
@@ -25,7 +27,9 @@ COLORS = {
     "wasserstein": "#4b0082", "sinkhorn": "#1b9e77", "sliced_wasserstein": "#0d2a63",
     "mmd": "#fc8d62", "energy": "#da16ff", "ksd": "#d6616b", "fisher": "#800000",
     "svgd": "#e6ab02", "langevin": "#c71585", "perturbed_ksd": "#b5cf6b",
-    "transport_map": "#0060f8",
+    "transport_map": "#8000c0",
+    # Sinkhorn's three gradient modes (the Transport page)
+    "unrolled": "#86ce00", "envelope": "#3283fe", "implicit": "#af0038",
 }
 #: the transport map T_ε (arrows x → T_ε(x) on Fit 2D and Flows): one colour that means "transport map"
 MAP_COLOR = COLORS["transport_map"]
