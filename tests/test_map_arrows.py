@@ -96,6 +96,25 @@ def test_in_an_animation_the_arrows_are_in_every_frame_and_drawn_in_the_last():
         add_map_arrows_to_spec(spec, x, x, index=5)
 
 
+def test_a_legend_too_wide_for_one_row_wraps_into_rows_with_room_above():
+    """Flows' legend with the arrows' entry ran under plotly's modebar at 1400 px: past
+    LEGEND_SAFE_PX it wraps into equal columns, and the top margin grows by a row (the plot area
+    keeps its size); a short legend is left as it is."""
+    from divlab.viz.arrows import LEGEND_SAFE_PX, make_legend_room
+    from divlab.viz.layout import LEGEND_ROW_PX
+
+    flows = ["target p (log p)", "MMD flow", "Sinkhorn flow", "SVGD", "Langevin dynamics"]
+    spec = {"data": [{"name": n} for n in [flows[0], MAP_NAME] + flows[1:]] + [{"name": "loss", "showlegend": False}],
+            "layout": {"margin": {"t": 70}, "height": 800}}
+    out = make_legend_room(spec, before=flows)
+    assert out["layout"]["legend"]["entrywidth"] == LEGEND_SAFE_PX // 3  # 6 entries: 2 rows of 3 columns
+    assert out["layout"]["legend"]["entrywidthmode"] == "pixels"
+    assert out["layout"]["margin"]["t"] == 70 + LEGEND_ROW_PX and out["layout"]["height"] == 800 + LEGEND_ROW_PX
+    assert spec["layout"] == {"margin": {"t": 70}, "height": 800}
+    short = {"data": [{"name": "target p (log p)"}, {"name": MAP_NAME}], "layout": {}}
+    assert make_legend_room(short) is short
+
+
 def test_transport_map_colour_is_its_own():
     """One colour means "transport map": a violet ΔE ≥ 27 from every other colour of the palette
     and ≥ 53 from those drawn beside it (forward/reverse KL, JS, Hellinger, the four flows), far

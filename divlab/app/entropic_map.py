@@ -175,13 +175,14 @@ def _above_target(spec: dict, xa: str, ya: str) -> int | None:
 
 
 def _with_arrows(spec: dict, placed: Sequence[tuple[dict, tuple[str, str]]]) -> dict:
-    from ..viz.arrows import add_map_arrows_to_spec, open_at_frame
+    from ..viz.arrows import add_map_arrows_to_spec, make_legend_room, open_at_frame
 
     out = spec
     for k, (mp, (xa, ya)) in enumerate(placed):
         out = add_map_arrows_to_spec(out, mp["x"], mp["Tx"], xaxis=xa, yaxis=ya, max_arrows=MAP_ARROWS,
                                      showlegend=k == 0, index=_above_target(out, xa, ya))
-    return open_at_frame(out, -1)
+    before = [d["name"] for d in spec["data"] if d.get("showlegend", True) is not False and d.get("name")]
+    return open_at_frame(make_legend_room(out, before), -1)
 
 
 def fit2d_shared_panel(view: dict) -> bool:
@@ -246,17 +247,15 @@ def flows_map_figure(view: dict, maps: Sequence[dict]) -> dict:
 
 def map_rows(maps: Sequence[dict], what: str = "model q") -> list[dict]:
     """One table row per map: whose, the mean squared displacement (q → p, squared units of x)
-    and its root (units of x), ε, the sample sizes and the solver's status."""
+    and its root (units of x), ε and the solver's status (the sample sizes are in the caption)."""
     rows = []
     for mp in maps:
         if "error" in mp:
             rows.append({what: mp["label"], MSD_LABEL: "—", "root [units of x]": "—",
-                         "ε [squared units of x]": "—", "points (q, p)": "—",
-                         "Sinkhorn (iterations)": mp["error"]})
+                         "ε [squared units of x]": "—", "Sinkhorn (iterations)": mp["error"]})
             continue
         rows.append({what: mp["label"], MSD_LABEL: f"{mp['msd']:.4g}", "root [units of x]": f"{mp['rms']:.3g}",
                      "ε [squared units of x]": f"{mp['epsilon']:.3g}",
-                     "points (q, p)": f"{mp['n_source']}, {mp['n_target']}",
                      "Sinkhorn (iterations)": f"{mp['status']} ({mp['iterations']})"})
     return rows
 

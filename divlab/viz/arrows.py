@@ -34,7 +34,7 @@ import torch
 from .palette import MAP_COLOR
 
 __all__ = ["add_map_arrows", "add_map_arrows_to_spec", "map_arrows_trace", "arrow_segments", "open_at_frame",
-           "MAP_NAME", "HEAD_PX", "OPACITY"]
+           "make_legend_room", "MAP_NAME", "HEAD_PX", "OPACITY", "LEGEND_SAFE_PX"]
 
 #: the legend entry of the arrows (short: a long one ran under the figure's modebar on Flows)
 MAP_NAME = "transport map T_ε"
@@ -183,6 +183,44 @@ def add_map_arrows_to_spec(spec: dict, x, Tx, *, xaxis: str = "x", yaxis: str = 
                               traces=_frame_traces(fr.get("traces"), fr.get("data", []), pos))
                          for j, fr in enumerate(frames)]
     return out
+
+
+#: a one-row legend wider than this (by :func:`divlab.viz.layout.legend_rows`' estimate) wraps:
+#: at 1400 px the app's chart leaves about 660 px left of its modebar, where plotly's tools appear
+LEGEND_SAFE_PX = 640
+
+
+def make_legend_room(spec: dict, before: Sequence[str] = (), max_px: int = LEGEND_SAFE_PX) -> dict:
+    """A figure dict whose horizontal legend wraps into rows of equal columns (``max_px`` wide in
+    all) when its entries (estimated 40 px + 7 px a character each, as
+    :func:`divlab.viz.layout.legend_rows`) would be wider than ``max_px``, with the top margin
+    and the height grown by a legend row for each row more than the figure reserved for the
+    entries ``before`` (so the plot area and the subplot titles stay where they were). Returns a
+    new dict, or ``spec`` when nothing changes."""
+    import math
+
+    from .layout import LEGEND_ROW_PX, legend_rows
+
+    names = [d["name"] for d in spec["data"] if d.get("showlegend", True) is not False and d.get("name")]
+    width = sum(40 + 7 * len(str(n)) for n in names)
+    if width <= max_px or not names:
+        return spec
+    rows = math.ceil(width / max_px)
+    per_row = math.ceil(len(names) / rows)
+    rows = math.ceil(len(names) / per_row)
+    extra = max(rows - (legend_rows(before) if before else 1), 0)
+    layout = dict(spec.get("layout", {}))
+    # columns of equal width in pixels (a fraction of the plot width spread them under the
+    # modebar again; plotly adds the symbol's 40 px to entrywidth, and fills a row while entries
+    # fit the plot: at 1400 px, three columns whose third starts 506 px in, short of the modebar)
+    layout["legend"] = dict(layout.get("legend", {}), entrywidthmode="pixels", entrywidth=int(max_px // per_row))
+    if extra:
+        margin = dict(layout.get("margin", {}))
+        margin["t"] = int(margin.get("t", 100)) + extra * LEGEND_ROW_PX
+        layout["margin"] = margin
+        if layout.get("height"):
+            layout["height"] = int(layout["height"]) + extra * LEGEND_ROW_PX
+    return dict(spec, layout=layout)
 
 
 def _merge(base, upd):
