@@ -46,6 +46,7 @@ if _resolved.loaded or sup.SCENARIO_KEY not in ss:
 _PAGES = [
     ("home", "🏠"), ("fit_1d", "📈"), ("fit_2d", "🗺️"), ("race", "🏁"), ("families", "🎚️"),
     ("landscape", "⛰️"), ("flows", "🌊"), ("calculator", "🧮"), ("theory", "📐"), ("discrete", "🎲"),
+    ("transport", "🚚"),
 ]
 pages = [st.Page(sup.PAGE_FILES[name], title=sup.PAGE_TITLES[name], icon=icon, default=name == "home")
          for name, icon in _PAGES if (ROOT / sup.PAGE_FILES[name]).exists()]

@@ -230,6 +230,8 @@ def test_every_preset_loads_and_validates():
     for p in ps:
         sc = p["scenario"]
         want = "discrete" if sc.target["type"] == "categorical" else ("fit_2d" if sc.dim == 2 else "fit_1d")
+        if p["page"] == "transport":  # the Transport page's lessons: a Sinkhorn scenario (its ε, sample size, seed)
+            want = "transport" if any(d.key == "sinkhorn" for d in sc.divergences) else want
         assert p["page"] == want and p["title"] and len(p["look_for"]) > 80
         assert isinstance(sc, Scenario)
         assert Scenario.from_json(sc.to_json()) == sc

@@ -243,11 +243,13 @@ PAGE_FILES = {
     "home": "pages/home.py", "fit_1d": "pages/fit_1d.py", "fit_2d": "pages/fit_2d.py", "race": "pages/race.py",
     "families": "pages/families.py", "landscape": "pages/landscape.py", "flows": "pages/flows.py",
     "calculator": "pages/calculator.py", "theory": "pages/theory.py", "discrete": "pages/discrete.py",
+    "transport": "pages/transport.py",
 }
 
 PAGE_TITLES = {
     "home": "Home", "fit_1d": "Fit 1D", "fit_2d": "Fit 2D", "race": "Race", "families": "Families",
     "landscape": "Landscape", "flows": "Flows", "calculator": "Calculator", "theory": "Theory", "discrete": "Discrete",
+    "transport": "Transport",
 }
 
 DEFAULT_LESSON = "two_equal_modes"
@@ -689,7 +691,8 @@ def density_from_strokes(strokes: Sequence[Sequence[tuple[float, float]]], width
 # -- session helpers (the session state is any mutable mapping: st.session_state or a dict) -----
 
 #: widget-key prefixes of the pages; their values are kept across page switches
-PERSIST_PREFIXES = ("fit1d_", "race_", "fam_", "land_", "calc_", "theory_", "home_", "fit2d_", "flows_", "disc_")
+PERSIST_PREFIXES = ("fit1d_", "race_", "fam_", "land_", "calc_", "theory_", "home_", "fit2d_", "flows_", "disc_",
+                    "transport_")
 
 #: widget kinds that cannot be assigned through session state (buttons, editors, uploads, canvas)
 NO_PERSIST_SUFFIXES = ("_btn", "_table", "_upload", "_canvas", "_editor")
