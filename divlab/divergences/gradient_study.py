@@ -33,11 +33,11 @@ from __future__ import annotations
 import ctypes
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
+from ..device import one_cpu_thread
 from . import ot_solver as S
 from ._samples import sqdist
 from .transport import ot_eps, sinkhorn_divergence, sinkhorn_potentials
@@ -165,17 +165,10 @@ def _run(mode, x, a, y, b, eps, tol, max_iter):
     return float(v.detach()), gx, float(ge), float(D.detach()), dx, float(de), info, saved.mib, rule
 
 
-@contextmanager
-def one_thread():
-    """One intra-op CPU thread for the block (restored on exit): these problems are small (n × m ≤
-    10⁵ entries), and on a busy 2-core machine the thread pool's hand-off made the unrolled mode's
-    autograd 10-20× slower (measured: 34 s instead of 3.4 s for the page's default study)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+#: one intra-op CPU thread for the study (n × m ≤ 10⁵ entries): on a busy 2-core machine the thread
+#: pool's hand-off made the unrolled mode's autograd 10-20× slower (34 s instead of 3.4 s for the
+#: page's default study)
+one_thread = one_cpu_thread
 
 
 def sinkhorn_gradient_study(x, y, epsilon: float, *, a=None, b=None, tols=DEFAULT_TOLS, modes=MODES,

@@ -20,6 +20,13 @@ Backends (``backend=``):
   O((n + m)·d + block × m).
 - ``"auto"``: tensorized while n·m ≤ :data:`TENSORIZED_MAX` entries, online beyond.
 
+At the final ε both backends over-relax (:class:`Relaxation`): after 20 plain iterations the
+observed contraction rate r sets ω = 2/(1 + √(1 − r)), and each half-step moves a potential ω
+times its plain update (2–3.5× fewer iterations at ε = 0.01 for tol 1e-4; less at tight
+tolerances, where the late iterations contract more slowly). The online c-transform is shifted
+by the previous potential instead of the row maximum (one matrix product and one exponential
+per block).
+
 Symmetric problems OT_ε(a, a) use averaged updates f ← ½(f + T(f)) (u ← √(u · a/(P u)) in the
 scaling domain), which converge where alternating updates oscillate.
 

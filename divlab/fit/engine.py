@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..device import one_cpu_thread
 from ..distributions import Distribution, Normal
 from ..distributions.base import LOG_2PI
 from ..divergences._util import wlogsumexp
@@ -258,12 +259,8 @@ def _threads_for(n_elements: int, device: torch.device, small: int = SMALL_PROBL
     if device.type != "cpu" or n_elements >= small:
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_cpu_thread():
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def run_batch(target: Distribution, members: list[Member], *, steps: int, lr: float, optimizer: str = "adam",
