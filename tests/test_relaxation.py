@@ -89,3 +89,16 @@ def test_shifted_ctransform_equals_the_max_shifted_one(offset):
         assert torch.allclose(ogot[k], oref[k], rtol=1e-10, atol=1e-12)
     dense, _ = S.ctransform(0.05, x, y, h, C=S.pair_sqdist(x, y))
     assert torch.allclose(got, dense, rtol=0, atol=1e-12)
+
+
+def test_meter_can_leave_the_process_peak_to_its_caller(monkeypatch):
+    """DIVLAB_METER_RESET=0: the meter does not reset the process's peak RSS (a benchmark that
+    measures the whole call would otherwise see only what came after the last reset) and reports
+    no memory instead of a wrong one."""
+    with S.Meter("cpu") as m:
+        torch.ones(10)
+    assert m.time_s >= 0
+    monkeypatch.setenv("DIVLAB_METER_RESET", "0")
+    with S.Meter("cpu") as m:
+        torch.ones(10)
+    assert m.peak_mib is None and m.time_s >= 0
