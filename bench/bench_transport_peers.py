@@ -163,7 +163,8 @@ def plan(sizes, keops):
         for eps in (0.1, 0.01):
             if n >= 10000:
                 cases.append(("sinkhorn", "divlab-online", n, eps, 1e-6 if eps == 0.1 else 1e-5))
-                cases.append(("sinkhorn", "divlab-auto", n, eps, 1e-4))
+                for tol in (1e-3, 1e-4):
+                    cases.append(("sinkhorn", "divlab-auto", n, eps, tol))
                 if keops:
                     for sc in (0.9, 0.95):
                         cases.append(("sinkhorn", "geomloss-online", n, eps, sc))
@@ -285,6 +286,7 @@ def main():
     ap.add_argument("--cap-large", type=float, default=900.0, help="time cap per case at n ≥ 10 000 (s)")
     ap.add_argument("--out", default="transport_peers.jsonl")
     ap.add_argument("--impls", nargs="+", help="only these libraries (divlab, geomloss, pot)")
+    ap.add_argument("--settings", nargs="+", help="only cases with these settings (as printed, e.g. 0.001)")
     ap.add_argument("--kinds", nargs="+", default=["sinkhorn", "mmd"], help="sinkhorn and/or mmd")
     ap.add_argument("--table", nargs="+", help="print the markdown tables of these result files")
     args = ap.parse_args()
@@ -316,7 +318,8 @@ def main():
     with open(args.out, "w") as out:
         out.write(json.dumps({"header": head}) + "\n")
         for case in [c for c in plan(args.sizes, keops) if c[0] in args.kinds
-                     and (not args.impls or c[1].split("-")[0] in args.impls)]:
+                     and (not args.impls or c[1].split("-")[0] in args.impls)
+                     and (not args.settings or str(c[4]) in args.settings)]:
             kind, impl, n, eps, setting = case
             t = time.perf_counter()
             try:
