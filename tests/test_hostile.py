@@ -826,3 +826,11 @@ def test_zz_fuzz_counts():
     print("\nhostile-input fuzz:", dict(sorted(COUNTS.items())), "total", total)
     print("outcomes:", dict(sorted(OUTCOMES.items())))
     assert total >= MIN_TOTAL, dict(COUNTS)
+
+
+def test_an_integer_too_large_for_a_float_is_a_clear_value_error():
+    """Found by the scenario fuzz in a CI run: α = 10⁴⁰⁰ (a JSON integer) raised OverflowError."""
+    d = dl.load_preset("alpha_continuum")["scenario"].to_dict()
+    d["divergences"][0]["params"]["alpha"] = 10**400
+    with pytest.raises(ValueError, match="alpha"):
+        dl.Scenario.from_dict(d)

@@ -102,7 +102,7 @@ class Param:
                     raise ValueError(f"{owner}({self.name}={v.tolist()!r}): {self.name} must be {self.allowed()}")
                 return value
             x = float(value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, ValueError) and str(exc).startswith(owner):
                 raise
             raise ValueError(f"{owner}({self.name}={value!r}): {self.name} must be a number {self.allowed()}") from None
